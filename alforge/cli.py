@@ -1,0 +1,217 @@
+"""The ``alforge`` command line (Typer).
+
+Every deliberate error (:class:`alforge.errors.AlforgeError`) is printed as one line on stderr
+with a non-zero exit status; commands this version does not provide yet say so and exit 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from alforge.errors import AlforgeError, NotAvailableError
+
+app = typer.Typer(
+    name="alforge",
+    help="Active learning of interatomic potentials: GP/committee models, PySCF references, Prefect flows.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The campaign database: migrate, check.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(func: F) -> F:
+    """Turn alforge errors into one line on stderr and an exit status (2: not available, 1: error)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NotAvailableError as exc:
+            err_console.print(f"[yellow]not yet available:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except AlforgeError as exc:
+            err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _not_yet(command: str, issue: str) -> None:
+    msg = f"`alforge {command}` is not part of this version yet ({issue})"
+    raise NotAvailableError(msg)
+
+
+@app.command()
+@friendly
+def run(
+    spec: Annotated[Path, typer.Argument(help="Campaign spec (TOML).", exists=False)],
+    progress: Annotated[bool, typer.Option(help="Show live progress bars.")] = True,
+) -> None:
+    """Run (or resume) the campaign described by SPEC."""
+    from alforge.api import run_spec_file
+
+    run_spec_file(spec, console=console if progress else None)
+
+
+@app.command()
+@friendly
+def status(
+    name: Annotated[str | None, typer.Argument(help="Campaign name (all campaigns if omitted).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Campaigns and their generations, labels, errors and state."""
+    from alforge.reports import campaign_status
+
+    report = campaign_status(name)
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+        return
+    from alforge.reports import render_status
+
+    render_status(report, console)
+
+
+@app.command()
+@friendly
+def fit(
+    data: Annotated[Path, typer.Argument(help="Labelled extxyz (energy in info, forces in arrays).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the model file.")],
+    kind: Annotated[str, typer.Option(help="Model kind: gp, committee or local.")] = "gp",
+    max_structures: Annotated[
+        int | None, typer.Option(help="Use at most this many structures (evenly spaced).", min=1)
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Train a potential on any labelled extxyz file."""
+    from alforge.model_cli import fit_file
+
+    fit_file(data, output, kind=kind, max_structures=max_structures, device=device, console=console)
+
+
+@app.command()
+@friendly
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="Model file written by `alforge fit` or a campaign.")],
+    data: Annotated[Path, typer.Argument(help="Labelled extxyz to score the model on.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Score a potential: energy and force errors, uncertainty calibration, prediction time."""
+    from alforge.model_cli import evaluate_file
+
+    evaluate_file(model, data, as_json=as_json, console=console)
+
+
+@app.command()
+@friendly
+def label(
+    input_path: Annotated[Path, typer.Argument(metavar="IN.extxyz", help="Structures to label.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Labelled extxyz to write.")],
+    method: Annotated[str, typer.Option(help="HF or a DFT functional (PBE, B3LYP, ...).")] = "HF",
+    basis: Annotated[str, typer.Option(help="Basis set, e.g. sto-3g, def2-svp.")] = "sto-3g",
+    charge: Annotated[int, typer.Option(help="Total charge (e).")] = 0,
+    spin: Annotated[int, typer.Option(help="Unpaired electrons, 2S.")] = 0,
+    workers: Annotated[int, typer.Option(help="Parallel oracle processes.", min=1)] = 1,
+    wall_time_s: Annotated[float, typer.Option(help="Wall-time limit per calculation (s).")] = 600.0,
+    failures: Annotated[
+        Path | None, typer.Option(help="Where failed structures go (default OUT.failed.extxyz).")
+    ] = None,
+) -> None:
+    """Run the PySCF oracle on structures; failures go to a separate file with reasons."""
+    from alforge.oracle_cli import label_command
+
+    label_command(
+        input_path, output, method=method, basis=basis, charge=charge, spin=spin, workers=workers,
+        wall_time_s=wall_time_s, failures=failures, console=console,
+    )
+
+
+@app.command()
+@friendly
+def export(
+    name: Annotated[str, typer.Argument(help="Campaign name.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="extxyz file to write.")],
+    split: Annotated[str, typer.Option(help="train, validation or all.")] = "train",
+) -> None:
+    """Write the labelled set of a campaign to extxyz."""
+    from alforge.db import Database
+    from alforge.db.exchange import export_campaign
+
+    if split not in ("train", "validation", "all"):
+        msg = f"--split {split!r}: use train, validation or all"
+        raise typer.BadParameter(msg)
+    count = export_campaign(Database(), name, output, split=None if split == "all" else split)
+    console.print(f"wrote {count} labelled structures of campaign {name!r} to {output}")
+
+
+@db_app.command("upgrade")
+@friendly
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision (default: newest).")] = "head",
+) -> None:
+    """Migrate the campaign database to the newest schema."""
+    from alforge.db import Database
+
+    database = Database(check=False)
+    before, after = database.upgrade(revision)
+    console.print(f"database {database.safe_url}: schema {before or 'empty'} → {after}")
+
+
+@db_app.command("check")
+@friendly
+def db_check() -> None:
+    """Check the database's integrity (every calculation has its structure, ...)."""
+    _not_yet("db check", "reliability issue")
+
+
+@app.command()
+@friendly
+def server(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 4200,
+) -> None:
+    """Start a local Prefect server (SQLite by default, PostgreSQL via PREFECT_API_DATABASE_CONNECTION_URL)."""
+    _not_yet("server", "service issue")
+
+
+@app.command()
+@friendly
+def serve(
+    spec: Annotated[list[Path] | None, typer.Argument(help="Specs whose schedules to serve.")] = None,
+    cron: Annotated[str | None, typer.Option(help="Cron schedule for every spec given.")] = None,
+) -> None:
+    """Register the `campaign` deployment and its schedules, and serve them."""
+    _not_yet("serve", "service issue")
+
+
+@app.command()
+@friendly
+def dashboard(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8765,
+) -> None:
+    """The web dashboard and its JSON API under /api."""
+    _not_yet("dashboard", "service issue")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""The campaign database: schema, sessions, migrations, import/export (no Prefect here)."""
+
+from alforge.db.calculations import ensure_calculations, finish_calculation, labelled_frames, store_labelled
+from alforge.db.database import Database
+from alforge.db.schema import (
+    Base,
+    Calculation,
+    Campaign,
+    Candidate,
+    Generation,
+    MDRun,
+    ModelRecord,
+    Structure,
+)
+from alforge.db.structures import add_structures, get_atoms, structure_hash
+
+__all__ = [
+    "Base",
+    "Calculation",
+    "Campaign",
+    "Candidate",
+    "Database",
+    "Generation",
+    "MDRun",
+    "ModelRecord",
+    "Structure",
+    "add_structures",
+    "ensure_calculations",
+    "finish_calculation",
+    "get_atoms",
+    "labelled_frames",
+    "store_labelled",
+    "structure_hash",
+]

@@ -1,0 +1,76 @@
+"""extxyz in and out: any labelled data set can enter or leave the database.
+
+Files follow ASE's conventions: ``energy`` (eV) in each frame's ``info`` and ``forces`` (eV/Å)
+in its ``arrays``. Imports are one transaction: a bad frame anywhere leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alforge.data import read_labelled, write_labelled
+from alforge.db.calculations import labelled_frames, store_labelled
+from alforge.db.database import Database
+from alforge.db.schema import Calculation, Campaign, Candidate, Generation
+from alforge.errors import DataError
+from alforge.oracles.level_of_theory import LevelOfTheory
+
+__all__ = ["campaign_calculation_ids", "export_campaign", "export_extxyz", "import_extxyz"]
+
+
+def import_extxyz(db: Database, path: str | Path, level: LevelOfTheory) -> list[int]:
+    """Read a labelled extxyz file and store it at ``level``; return calculation ids in file order."""
+    frames = read_labelled(path)
+    with db.session() as session:
+        return store_labelled(session, frames, level)
+
+
+def export_extxyz(db: Database, calculation_ids: Sequence[int], path: str | Path) -> int:
+    """Write the labelled frames of ``calculation_ids`` to ``path``; return how many were written."""
+    with db.session(readonly=True) as session:
+        frames = labelled_frames(session, calculation_ids)
+    for frame in frames:
+        frame.info.pop("level_of_theory_hash", None)
+    write_labelled(path, frames)
+    return len(frames)
+
+
+def campaign_calculation_ids(session: Session, campaign_id: int, split: str | None = "train") -> list[int]:
+    """Ids of the ``ok`` calculations of a campaign (its training set by default), oldest first.
+
+    ``split=None`` returns every labelled split (``train`` and ``validation``).
+    """
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.level_hash is None:
+        return []
+    query = (
+        select(Calculation.id)
+        .join(Candidate, Candidate.structure_id == Calculation.structure_id)
+        .join(Generation, Generation.id == Candidate.generation_id)
+        .where(
+            Generation.campaign_id == campaign_id,
+            Candidate.selected.is_(True),
+            Calculation.level_hash == campaign.level_hash,
+            Calculation.status == "ok",
+        )
+        .order_by(Calculation.id)
+        .distinct()
+    )
+    if split is not None:
+        query = query.where(Candidate.split == split)
+    return list(session.scalars(query))
+
+
+def export_campaign(db: Database, name: str, path: str | Path, split: str | None = "train") -> int:
+    """Write a campaign's labelled set to extxyz; return the number of frames."""
+    with db.session(readonly=True) as session:
+        campaign = session.scalar(select(Campaign).where(Campaign.name == name))
+        if campaign is None:
+            msg = f"no campaign named {name!r}; see `alforge status` for the names"
+            raise DataError(msg)
+        ids = campaign_calculation_ids(session, campaign.id, split=split)
+    return export_extxyz(db, ids, path)

@@ -1,0 +1,114 @@
+"""Campaign status reports from the database (plain data, rendered by the CLI with rich)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+
+from alforge.db import Calculation, Campaign, Candidate, Database, Generation
+from alforge.errors import AlforgeError
+
+__all__ = ["campaign_status", "render_status"]
+
+
+def _generation_rows(session: Any, campaign: Campaign) -> list[dict[str, Any]]:
+    counts = session.execute(
+        select(Candidate.generation_id, Calculation.status, func.count())
+        .join(Calculation, Calculation.structure_id == Candidate.structure_id)
+        .join(Generation, Generation.id == Candidate.generation_id)
+        .where(
+            Generation.campaign_id == campaign.id,
+            Candidate.selected.is_(True),
+            Calculation.level_hash == campaign.level_hash,
+        )
+        .group_by(Candidate.generation_id, Calculation.status)
+    )
+    by_generation: dict[int, dict[str, int]] = {}
+    for generation_id, status, n in counts:
+        by_generation.setdefault(generation_id, {})[status] = n
+    rows = []
+    for generation in campaign.generations:
+        tally = by_generation.get(generation.id, {})
+        rows.append(
+            {
+                "index": generation.index,
+                "state": generation.state,
+                "labels": tally.get("ok", 0),
+                "quarantined": tally.get("quarantined", 0),
+                "failed": tally.get("failed", 0) + tally.get("pending", 0),
+                "metrics": generation.metrics or {},
+                "timings": generation.timings or {},
+                "started_at": generation.started_at,
+                "finished_at": generation.finished_at,
+            }
+        )
+    return rows
+
+
+def campaign_status(name: str | None = None, db: Database | None = None) -> dict[str, Any]:
+    """Status of one campaign (with its generations) or of every campaign."""
+    db = db or Database()
+    with db.session(readonly=True) as session:
+        query = select(Campaign).order_by(Campaign.created_at)
+        if name is not None:
+            query = query.where(Campaign.name == name)
+        campaigns = list(session.scalars(query))
+        if name is not None and not campaigns:
+            msg = f"no campaign named {name!r}; `alforge status` lists the campaigns"
+            raise AlforgeError(msg)
+        report = []
+        for campaign in campaigns:
+            generations = _generation_rows(session, campaign)
+            report.append(
+                {
+                    "name": campaign.name,
+                    "state": campaign.state,
+                    "message": campaign.message,
+                    "generations": generations,
+                    "labels": sum(g["labels"] for g in generations),
+                    "quarantined": sum(g["quarantined"] for g in generations),
+                    "updated_at": campaign.updated_at,
+                }
+            )
+    return {"database": db.safe_url, "campaigns": report}
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def render_status(report: dict[str, Any], console: Console) -> None:
+    """Print a status report as rich tables."""
+    campaigns = report["campaigns"]
+    if not campaigns:
+        console.print(f"no campaigns in {report['database']}")
+        return
+    table = Table(title=f"campaigns in {report['database']}")
+    for column in ("name", "state", "generations", "labels", "quarantined", "force MAE (eV/Å)", "message"):
+        table.add_column(column)
+    for c in campaigns:
+        last = c["generations"][-1]["metrics"] if c["generations"] else {}
+        table.add_row(
+            c["name"], c["state"], str(len(c["generations"])), str(c["labels"]), str(c["quarantined"]),
+            _fmt(last.get("force_mae_eV_per_A")), c["message"] or "",
+        )
+    console.print(table)
+    if len(campaigns) == 1:
+        generation_table = Table(title=f"generations of {campaigns[0]['name']}")
+        for column in ("gen", "state", "labels", "quarantined", "force MAE", "energy MAE", "confident", "stop"):
+            generation_table.add_column(column)
+        for g in campaigns[0]["generations"]:
+            m = g["metrics"]
+            generation_table.add_row(
+                str(g["index"]), g["state"], str(g["labels"]), str(g["quarantined"]),
+                _fmt(m.get("force_mae_eV_per_A")), _fmt(m.get("energy_mae_eV")),
+                _fmt(m.get("confident_fraction")), _fmt(m.get("decision")),
+            )
+        console.print(generation_table)

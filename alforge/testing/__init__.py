@@ -1,0 +1,1 @@
+"""Helpers for alforge's own test suite and benchmarks (real servers, no mocks)."""

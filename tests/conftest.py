@@ -1,0 +1,79 @@
+"""Shared fixtures: isolated ALFORGE_HOME, real SQLite and a real throwaway PostgreSQL server.
+
+Set ``ALFORGE_TEST_DATABASE=postgres`` to run every test that uses the ``db`` fixture against
+PostgreSQL only (by default the database tests run against both).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alforge.testing.postgres import PostgresServer, PostgresUnavailableError
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(autouse=True)
+def alforge_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own data folder and default SQLite database."""
+    home = tmp_path / "alforge-home"
+    monkeypatch.setenv("ALFORGE_HOME", str(home))
+    if os.environ.get("ALFORGE_TEST_DATABASE") != "postgres":
+        monkeypatch.delenv("ALFORGE_DATABASE_URL", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole test session (skipped only outside CI if absent)."""
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailableError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """URL of a fresh, empty PostgreSQL database."""
+    return postgres_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+def _backends() -> list[str]:
+    choice = os.environ.get("ALFORGE_TEST_DATABASE")
+    if choice == "postgres":
+        return ["postgres"]
+    if choice == "sqlite":
+        return ["sqlite"]
+    return ["sqlite", "postgres"]
+
+
+@pytest.fixture(params=_backends())
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh database URL, SQLite file or PostgreSQL database (also set as ALFORGE_DATABASE_URL)."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'campaigns.db'}"
+    monkeypatch.setenv("ALFORGE_DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+def db(db_url: str):  # type: ignore[no-untyped-def]
+    """A :class:`alforge.db.Database` on a fresh SQLite file or PostgreSQL database."""
+    from alforge.db import Database
+
+    database = Database(db_url)
+    yield database
+    database.dispose()
