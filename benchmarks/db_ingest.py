@@ -64,7 +64,8 @@ def main() -> None:
         rows.append(("PostgreSQL 15 (local, throwaway: fsync off)", args.n, f"{rate:,.0f}", f"≥ {TARGET_PER_S:,.0f}"))
         if rate < TARGET_PER_S:
             failures.append(f"PostgreSQL {rate:.0f}/s < {TARGET_PER_S:.0f}/s")
-    print_table("ethanol structures + forces ingested per second", ["backend", "structures", "per second", "target"], rows)
+    columns = ["backend", "structures", "per second", "target"]
+    print_table("ethanol structures + forces ingested per second", columns, rows)
     finish(failures)
 
 
