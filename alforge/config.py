@@ -1,0 +1,241 @@
+"""The campaign spec: everything a campaign needs, validated, loadable from TOML.
+
+Unknown keys and impossible values are refused with the key's dotted name, e.g.
+``SpecError: exploration.walkers: must be ≥ 1 (got 0)``.
+
+Example
+-------
+>>> spec = CampaignSpec.model_validate({"name": "demo", "system": {"molecule": "H2O"}})
+>>> spec.oracle.level_of_theory_key()["method"]
+'HF'
+>>> spec.exploration.walkers
+2
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from alforge.errors import SpecError
+
+__all__ = [
+    "CampaignSpec",
+    "ComputeSpec",
+    "ExplorationSpec",
+    "ModelSpec",
+    "OracleSpec",
+    "SelectionSpec",
+    "StoppingSpec",
+    "SystemSpec",
+    "ValidationSpec",
+    "load_spec",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class SystemSpec(_Section):
+    """What to simulate: start structures (file or ASE molecule name), charge and spin."""
+
+    structures: Path | None = Field(default=None, description="extxyz/xyz file of start structures")
+    molecule: str | None = Field(default=None, description="ASE molecule name, e.g. H2O, CH3CH2OH")
+    charge: int = 0
+    spin: int = Field(default=0, ge=0, description="unpaired electrons (2S)")
+    seed_structures: int = Field(default=4, ge=1, le=1000, description="rattled copies labelled first")
+    rattle_A: float = Field(default=0.04, ge=0.0, le=0.5, description="std of the seed rattle (Å)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SystemSpec:
+        if (self.structures is None) == (self.molecule is None):
+            msg = "give exactly one of system.structures (a file) or system.molecule (an ASE name)"
+            raise ValueError(msg)
+        if self.molecule is not None:
+            from ase.collections import g2
+
+            if self.molecule not in g2.names:
+                msg = f"system.molecule {self.molecule!r} is not an ASE molecule name (e.g. H2O, CH3CH2OH)"
+                raise ValueError(msg)
+        return self
+
+
+class OracleSpec(_Section):
+    """The reference: oracle name and settings. Together these fix the level of theory."""
+
+    name: str = "pyscf"
+    method: str = "HF"
+    basis: str | None = "sto-3g"
+    density_fit: bool = False
+    dispersion: str | None = None
+    conv_tol: float = Field(default=1e-9, gt=0, lt=1e-3)
+    max_cycle: int = Field(default=100, ge=1)
+    threads: int = Field(default=1, ge=1)
+    wall_time_s: float = Field(default=600.0, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict, description="extra oracle keyword arguments")
+
+    def level_of_theory_key(self) -> dict[str, Any]:
+        """The settings that change the numbers (compared on resume)."""
+        return {
+            "name": self.name,
+            "method": self.method,
+            "basis": self.basis,
+            "density_fit": self.density_fit,
+            "dispersion": self.dispersion,
+            "conv_tol": self.conv_tol,
+            "options": self.options,
+        }
+
+
+class ModelSpec(_Section):
+    """The potential: kind and hyperparameters (``"fit"`` = by marginal likelihood)."""
+
+    kind: Literal["gp", "committee", "local"] = "gp"
+    kernel: Literal["matern52", "rbf"] = "matern52"
+    hyperparameters: Literal["fit"] | dict[str, float] = "fit"
+    committee_size: int = Field(default=4, ge=2, le=32)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExplorationSpec(_Section):
+    """MD walkers on the current model."""
+
+    walkers: int = Field(default=2, ge=1, le=256)
+    temperatures_K: list[Annotated[float, Field(gt=0, le=10_000)]] = Field(default_factory=lambda: [300.0])
+    timestep_fs: float = Field(default=0.5, gt=0, le=10)
+    steps: int = Field(default=400, ge=1, le=10_000_000)
+    thermostat: Literal["langevin", "nve", "berendsen"] = "langevin"
+    friction_per_fs: float = Field(default=0.02, gt=0, le=1)
+    check_interval: int = Field(default=1, ge=1)
+    min_distance_A: float = Field(default=0.5, gt=0, le=3)
+    max_force_eV_per_A: float = Field(default=50.0, gt=0)
+    sampled_frames: int = Field(default=8, ge=0, le=1000, description="frames kept per walker")
+
+    @field_validator("temperatures_K")
+    @classmethod
+    def _non_empty(cls, value: list[float]) -> list[float]:
+        if not value:
+            msg = "give at least one temperature"
+            raise ValueError(msg)
+        return value
+
+
+class SelectionSpec(_Section):
+    """Which explored frames go to the oracle."""
+
+    method: Literal["uncertainty", "random"] = "uncertainty"
+    threshold_eV_per_A: float | None = Field(default=None, gt=0, description="absolute force-std threshold")
+    threshold_relative: float | None = Field(default=3.0, gt=0, description="× fitted force noise")
+    max_labels: int = Field(default=4, ge=1, le=10_000, description="labels per generation")
+    diversity: Literal["fps", "none"] = "fps"
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> SelectionSpec:
+        if self.threshold_eV_per_A is not None:
+            self.__dict__["threshold_relative"] = None
+        if self.threshold_eV_per_A is None and self.threshold_relative is None:
+            msg = "give selection.threshold_eV_per_A or selection.threshold_relative"
+            raise ValueError(msg)
+        return self
+
+
+class ValidationSpec(_Section):
+    """Held-out frames: randomly chosen explored frames labelled each generation."""
+
+    labels_per_generation: int = Field(default=2, ge=0, le=1000)
+
+
+class StoppingSpec(_Section):
+    """When the campaign ends."""
+
+    max_labels: int = Field(default=100, ge=1)
+    max_generations: int = Field(default=10, ge=1)
+    target_force_mae_eV_per_A: float | None = Field(default=0.1, gt=0)
+    confident_fraction: float = Field(default=0.95, gt=0, le=1)
+    max_quarantine_fraction: float = Field(default=0.5, gt=0, le=1)
+
+
+class ComputeSpec(_Section):
+    """Where the work runs."""
+
+    oracle_workers: int = Field(default=2, ge=1, le=1024)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["float64", "float32"] = "float64"
+    task_runner: Literal["threads", "dask"] = "threads"
+    dask_address: str | None = None
+    dask_cluster: str | None = Field(default=None, description="e.g. dask_jobqueue.SLURMCluster")
+    dask_cluster_kwargs: dict[str, Any] = Field(default_factory=dict)
+    dask_workers: int = Field(default=2, ge=1)
+
+
+class CampaignSpec(BaseModel):
+    """A whole campaign. Load one with :meth:`from_toml` or :func:`load_spec`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    seed: int = 0
+    system: SystemSpec
+    oracle: OracleSpec = Field(default_factory=OracleSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    exploration: ExplorationSpec = Field(default_factory=ExplorationSpec)
+    selection: SelectionSpec = Field(default_factory=SelectionSpec)
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    stopping: StoppingSpec = Field(default_factory=StoppingSpec)
+    compute: ComputeSpec = Field(default_factory=ComputeSpec)
+    schedule: str | None = Field(default=None, description="cron schedule for `alforge serve`")
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> CampaignSpec:
+        """Read and validate a TOML spec; relative structure paths are resolved against its folder."""
+        return load_spec(path)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, base: Path | None = None) -> CampaignSpec:
+        """Validate a plain dict, raising :class:`SpecError` naming the first bad key."""
+        try:
+            spec = cls.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError(_describe(exc)) from None
+        if base is not None and spec.system.structures is not None and not spec.system.structures.is_absolute():
+            spec.system.structures = (base / spec.system.structures).resolve()
+        return spec
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (paths as strings), as stored in the database and sent to Prefect."""
+        return self.model_dump(mode="json")
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "spec"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"spec: unknown key `{where}`; check its spelling against the documented keys"
+    if error["type"] == "missing":
+        return f"spec: `{where}` is required"
+    value = error.get("input")
+    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    more = f" [+{len(exc.errors()) - 1} more]" if len(exc.errors()) > 1 else ""
+    return f"spec: `{where}`: {message}{shown}{more}"
+
+
+def load_spec(path: str | Path) -> CampaignSpec:
+    """Read a TOML campaign spec; errors name the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        msg = f"{path}: no such spec file; give the path of a campaign TOML file"
+        raise SpecError(msg)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        msg = f"{path}: not valid TOML ({exc}); fix the syntax"
+        raise SpecError(msg) from None
+    try:
+        return CampaignSpec.from_dict(data, base=path.parent.resolve())
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None

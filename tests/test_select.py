@@ -1,0 +1,44 @@
+"""Selection: farthest-point sampling, uncertainty threshold, random baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alforge.select import farthest_point_sampling, select_random, select_uncertain, select_validation
+
+
+def test_fps_picks_spread_out_points() -> None:
+    rng = np.random.default_rng(0)
+    cluster_a = rng.normal(0.0, 0.01, size=(20, 2))
+    cluster_b = rng.normal(5.0, 0.01, size=(20, 2))
+    points = np.vstack([cluster_a, cluster_b])
+    picked = farthest_point_sampling(points, 2, first=0)
+    assert picked[0] == 0
+    assert picked[1] >= 20
+
+
+def test_fps_stops_at_duplicates() -> None:
+    assert farthest_point_sampling(np.zeros((5, 3)), 3) == [0]
+
+
+def test_uncertain_frames_above_threshold_most_uncertain_first() -> None:
+    values = [0.01, 0.5, 0.2, 0.05, 0.9]
+    assert select_uncertain(values, None, threshold=0.1, max_labels=2) == [4, 1]
+    assert select_uncertain(values, None, threshold=1.0, max_labels=2) == []
+
+
+def test_uncertain_with_diversity_avoids_near_duplicates() -> None:
+    values = [0.9, 0.89, 0.5]
+    descriptors = np.array([[0.0], [0.001], [3.0]])
+    assert select_uncertain(values, descriptors, threshold=0.1, max_labels=2, diversity="fps") == [0, 2]
+    assert select_uncertain(values, descriptors, threshold=0.1, max_labels=2, diversity="none") == [0, 1]
+
+
+def test_random_and_validation_draws_are_distinct_and_seeded() -> None:
+    first = select_random(10, 4, np.random.default_rng(3))
+    again = select_random(10, 4, np.random.default_rng(3))
+    assert first == again
+    assert len(set(first)) == 4
+    held = select_validation(10, 3, np.random.default_rng(4), exclude=first)
+    assert not set(held) & set(first)
+    assert select_random(3, 10, np.random.default_rng(0)) == [0, 1, 2]
