@@ -14,6 +14,7 @@ Example
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -225,17 +226,20 @@ def _describe(exc: ValidationError) -> str:
 
 
 def load_spec(path: str | Path) -> CampaignSpec:
-    """Read a TOML campaign spec; errors name the file and the key."""
+    """Read a TOML (or JSON, by suffix) campaign spec; errors name the file and the key."""
     path = Path(path)
     if not path.is_file():
         msg = f"{path}: no such spec file; give the path of a campaign TOML file"
         raise SpecError(msg)
     try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        msg = f"{path}: not valid TOML ({exc}); fix the syntax"
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        kind = "JSON" if path.suffix == ".json" else "TOML"
+        msg = f"{path}: not valid {kind} ({exc}); fix the syntax"
         raise SpecError(msg) from None
     try:
         return CampaignSpec.from_dict(data, base=path.parent.resolve())
     except SpecError as exc:
-        raise SpecError(f"{path}: {exc}") from None
+        msg = f"{path}: {exc}"
+        raise SpecError(msg) from None
