@@ -7,6 +7,7 @@ PostgreSQL only (by default the database tests run against both).
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,10 @@ import pytest
 from alforge.testing.postgres import PostgresServer, PostgresUnavailableError
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Prefect: a private home (its own SQLite API database) for the test session, no telemetry, quiet.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="alforge-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,13 @@ from alforge.db.structures import add_structures, atoms_from_row
 from alforge.errors import DataError
 from alforge.oracles.level_of_theory import LevelOfTheory
 
-__all__ = ["ensure_calculations", "finish_calculation", "labelled_frames", "store_labelled"]
+__all__ = [
+    "ensure_calculations",
+    "finish_calculation",
+    "labelled_frames",
+    "start_calculation",
+    "store_labelled",
+]
 
 _CHUNK = 500
 
@@ -84,11 +90,14 @@ def finish_calculation(
     forces_eV_per_A: np.ndarray | None = None,
     error: str | None = None,
     wall_time_s: float | None = None,
-    attempts: int = 1,
     details: dict[str, Any] | None = None,
     code_version: str | None = None,
 ) -> Calculation:
-    """Store the outcome of a reference calculation (``ok``, ``failed`` or ``quarantined``)."""
+    """Store the outcome of a reference calculation (``ok``, ``failed`` or ``quarantined``).
+
+    ``attempts`` is not touched here: it counts oracle launches and is incremented by whoever
+    starts the oracle, before it starts (see :func:`start_calculation`).
+    """
     if status not in ("ok", "failed", "quarantined"):
         msg = f"calculation status {status!r} is not one of ok, failed, quarantined"
         raise ValueError(msg)
@@ -101,11 +110,23 @@ def finish_calculation(
     calc.forces_eV_per_A = None if forces_eV_per_A is None else np.asarray(forces_eV_per_A, dtype="<f8")
     calc.error = error
     calc.wall_time_s = wall_time_s
-    calc.attempts = (calc.attempts or 0) + attempts
     calc.details = details or {}
     calc.finished_at = utcnow()
     if code_version:
         calc.code_version = code_version
+    return calc
+
+
+def start_calculation(session: Session, calculation_id: int) -> Calculation | None:
+    """Record that the oracle is about to run (attempts += 1, started_at); ``None`` if already done."""
+    calc = session.get(Calculation, calculation_id)
+    if calc is None:
+        msg = f"calculation {calculation_id} does not exist"
+        raise KeyError(msg)
+    if calc.status in ("ok", "quarantined"):
+        return None
+    calc.attempts = (calc.attempts or 0) + 1
+    calc.started_at = utcnow()
     return calc
 
 
