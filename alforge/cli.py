@@ -184,18 +184,43 @@ def server(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 4200,
 ) -> None:
-    """Start a local Prefect server (SQLite by default, PostgreSQL via PREFECT_API_DATABASE_CONNECTION_URL)."""
-    _not_yet("server", "service issue")
+    """Start a local Prefect server (SQLite by default; PostgreSQL via PREFECT_API_DATABASE_CONNECTION_URL)."""
+    import os
+    import subprocess
+
+    console.print(f"Prefect server on http://{host}:{port}; point clients at it with")
+    console.print(f"  export PREFECT_API_URL=http://{host}:{port}/api")
+    env = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", **os.environ}
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
+    raise typer.Exit(subprocess.call(command, env=env))
 
 
 @app.command()
 @friendly
 def serve(
-    spec: Annotated[list[Path] | None, typer.Argument(help="Specs whose schedules to serve.")] = None,
-    cron: Annotated[str | None, typer.Option(help="Cron schedule for every spec given.")] = None,
+    spec: Annotated[list[Path] | None, typer.Argument(help="Specs whose campaigns to serve.")] = None,
+    cron: Annotated[str | None, typer.Option(help="Cron schedule for every spec given (else each spec's own).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Most flow runs at once.", min=1)] = None,
 ) -> None:
-    """Register the `campaign` deployment and its schedules, and serve them."""
-    _not_yet("serve", "service issue")
+    """Register the `campaign` deployments (generic + scheduled per spec) and serve them."""
+    from alforge.api import _quiet_prefect
+    from alforge.config import load_spec
+
+    specs = [load_spec(path) for path in spec or []]
+    if cron is not None:
+        from datetime import datetime
+
+        from cronsim import CronSim, CronSimError
+
+        try:
+            CronSim(cron, datetime.now())
+        except CronSimError as exc:
+            msg = f"--cron {cron!r} is not a valid cron expression ({exc}); e.g. '*/10 * * * *'"
+            raise AlforgeError(msg) from None
+    _quiet_prefect()
+    from alforge.flows.deploy import serve_campaigns
+
+    serve_campaigns(specs, cron=cron, limit=limit)
 
 
 @app.command()

@@ -177,10 +177,10 @@ class Database:
         session = factory()
         try:
             yield session
-            if readonly:
-                session.rollback()
-            else:
-                session.commit()
+            if readonly and (session.new or session.dirty or session.deleted):
+                msg = "a read-only session tried to write; open it with readonly=False"
+                raise DatabaseError(msg)
+            session.commit()  # also for reads: a rollback would expire the rows just loaded
         except BaseException:
             session.rollback()
             raise

@@ -1,0 +1,228 @@
+"""Campaign bookkeeping in the database: campaigns, generations, walkers, candidates.
+
+Every function takes a session and ids or small values; each write is idempotent, so a
+generation interrupted anywhere can be resumed from what these rows say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from alforge.db.calculations import ensure_calculations
+from alforge.db.schema import (
+    Calculation,
+    Campaign,
+    Candidate,
+    Generation,
+    MDRun,
+    ModelRecord,
+    utcnow,
+)
+from alforge.db.structures import add_structures
+from alforge.errors import SpecError
+from alforge.oracles.level_of_theory import LevelOfTheory
+
+__all__ = [
+    "add_candidates",
+    "calculation_counts",
+    "campaign_by_name",
+    "generation_calculations",
+    "latest_model",
+    "mark_selected",
+    "open_campaign",
+    "open_generation",
+    "record_walker",
+]
+
+RESUMABLE_SECTIONS = ("exploration", "selection", "validation", "stopping", "compute", "schedule")
+
+
+def campaign_by_name(session: Session, name: str) -> Campaign | None:
+    """The campaign called ``name``, or ``None``."""
+    return session.scalar(select(Campaign).where(Campaign.name == name))
+
+
+def open_campaign(session: Session, name: str, spec: dict[str, Any], level: LevelOfTheory) -> Campaign:
+    """Create the campaign, or check that ``spec`` may resume it.
+
+    On resume, exploration/selection/validation/stopping/compute settings may change (the new
+    spec is stored and each generation records the settings it ran with); the level of theory,
+    the system and the model may not.
+    """
+    campaign = campaign_by_name(session, name)
+    if campaign is None:
+        campaign = Campaign(name=name, spec=spec, state="created", level_hash=level.hash)
+        session.add(campaign)
+        session.flush()
+        return campaign
+    if campaign.level_hash != level.hash:
+        old = LevelOfTheory.from_dict(campaign.spec.get("_level", {})) if campaign.spec.get("_level") else None
+        was = old.describe() if old else campaign.level_hash
+        msg = (
+            f"campaign {name!r} was labelled at {was}, the spec asks for {level.describe()}; "
+            "the level of theory cannot change on resume: give the campaign a new name"
+        )
+        raise SpecError(msg)
+    for section in ("system", "model", "seed"):
+        if campaign.spec.get(section) != spec.get(section):
+            msg = (
+                f"campaign {name!r}: `{section}` differs from the stored spec; only "
+                f"{', '.join(RESUMABLE_SECTIONS)} may change on resume (or use a new campaign name)"
+            )
+            raise SpecError(msg)
+    campaign.spec = spec
+    return campaign
+
+
+def open_generation(session: Session, campaign_id: int, settings: dict[str, Any]) -> Generation:
+    """The generation to work on: the unfinished one if any, else a new one after the last."""
+    last = session.scalar(
+        select(Generation).where(Generation.campaign_id == campaign_id).order_by(Generation.index.desc()).limit(1)
+    )
+    if last is not None and last.state == "running":
+        return last
+    generation = Generation(
+        campaign_id=campaign_id, index=0 if last is None else last.index + 1, state="running", settings=settings
+    )
+    session.add(generation)
+    session.flush()
+    return generation
+
+
+def record_walker(
+    session: Session,
+    generation_id: int,
+    walker: int,
+    *,
+    temperature_K: float,
+    start_structure_id: int | None,
+    steps_done: int,
+    stop_reason: str,
+    max_uncertainty: float | None,
+    wall_time_s: float,
+    uncertainties: np.ndarray,
+    frames: Sequence[tuple[Atoms, float, str]],
+) -> int:
+    """Store a finished walker and its kept frames as candidates, in one transaction; return its id.
+
+    A walker already recorded for (generation, walker) is returned as is (rerun-safe).
+    """
+    existing = session.scalar(select(MDRun.id).where(MDRun.generation_id == generation_id, MDRun.walker == walker))
+    if existing is not None:
+        return existing
+    finite = None if max_uncertainty is None or not np.isfinite(max_uncertainty) else float(max_uncertainty)
+    run = MDRun(
+        generation_id=generation_id,
+        walker=walker,
+        temperature_K=temperature_K,
+        start_structure_id=start_structure_id,
+        steps_done=steps_done,
+        stop_reason=stop_reason,
+        max_uncertainty=finite,
+        wall_time_s=wall_time_s,
+        uncertainties=np.asarray(uncertainties, dtype="<f8"),
+    )
+    session.add(run)
+    session.flush()
+    add_candidates(session, generation_id, [f[0] for f in frames], [f[1] for f in frames],
+                   [f[2] for f in frames], md_run_id=run.id)
+    return run.id
+
+
+def add_candidates(
+    session: Session,
+    generation_id: int,
+    frames: Sequence[Atoms],
+    uncertainties: Sequence[float | None],
+    reasons: Sequence[str],
+    *,
+    md_run_id: int | None = None,
+) -> list[int]:
+    """Store frames as candidates of a generation (once per structure); return candidate ids."""
+    structure_ids = add_structures(session, frames)
+    known = dict(
+        session.execute(
+            select(Candidate.structure_id, Candidate.id).where(
+                Candidate.generation_id == generation_id, Candidate.structure_id.in_(structure_ids)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    ids = []
+    for sid, uncertainty, reason in zip(structure_ids, uncertainties, reasons, strict=True):
+        if sid not in known:
+            value = None if uncertainty is None or not np.isfinite(uncertainty) else float(uncertainty)
+            candidate = Candidate(
+                generation_id=generation_id, structure_id=sid, md_run_id=md_run_id, uncertainty=value, reason=reason
+            )
+            session.add(candidate)
+            session.flush()
+            known[sid] = candidate.id
+        ids.append(known[sid])
+    return ids
+
+
+def mark_selected(session: Session, picks: dict[int, tuple[str, str]]) -> None:
+    """Mark candidates selected: ``{candidate_id: (split, reason)}`` with split train/validation."""
+    for candidate_id, (split, reason) in picks.items():
+        session.execute(
+            update(Candidate).where(Candidate.id == candidate_id).values(selected=True, split=split, reason=reason)
+        )
+
+
+def generation_calculations(session: Session, generation_id: int, level: LevelOfTheory) -> dict[int, int]:
+    """Ensure a calculation row for every selected candidate; map candidate id → calculation id."""
+    rows = session.execute(
+        select(Candidate.id, Candidate.structure_id).where(
+            Candidate.generation_id == generation_id, Candidate.selected.is_(True)
+        )
+    ).all()
+    mapping = ensure_calculations(session, [sid for _, sid in rows], level)
+    return {cid: mapping[sid] for cid, sid in rows}
+
+
+def calculation_counts(session: Session, calculation_ids: Sequence[int]) -> dict[str, int]:
+    """How many of ``calculation_ids`` are in each status."""
+    if not calculation_ids:
+        return {}
+    rows = session.execute(
+        select(Calculation.status, func.count()).where(Calculation.id.in_(list(calculation_ids))).group_by(
+            Calculation.status
+        )
+    )
+    return dict(rows.tuples().all())
+
+
+def latest_model(session: Session, campaign_id: int, before_index: int | None = None) -> ModelRecord | None:
+    """The newest model of a campaign (of a generation before ``before_index`` if given)."""
+    query = (
+        select(ModelRecord)
+        .join(Generation, Generation.id == ModelRecord.generation_id)
+        .where(ModelRecord.campaign_id == campaign_id)
+        .order_by(Generation.index.desc(), ModelRecord.id.desc())
+        .limit(1)
+    )
+    if before_index is not None:
+        query = query.where(Generation.index < before_index)
+    return session.scalar(query)
+
+
+def finish_generation(
+    session: Session, generation_id: int, *, metrics: dict[str, Any], timings: dict[str, Any], state: str
+) -> None:
+    """Close a generation with its metrics and timings."""
+    generation = session.get(Generation, generation_id)
+    if generation is None:
+        msg = f"generation {generation_id} does not exist"
+        raise KeyError(msg)
+    generation.metrics = metrics
+    generation.timings = timings
+    generation.state = state
+    generation.finished_at = utcnow()

@@ -1,0 +1,58 @@
+"""Prefect tasks: thin, typed wrappers of :mod:`alforge.steps` that pass ids and small values."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from prefect import task
+
+from alforge import steps
+from alforge.db import Database
+from alforge.settings import get_settings
+
+
+@lru_cache(maxsize=4)
+def _database(url: str) -> Database:
+    return Database(url)
+
+
+def database() -> Database:
+    """The campaign database of this process (one engine per URL)."""
+    return _database(get_settings().database_url)
+
+
+@task(retries=2, retry_delay_seconds=2, task_run_name="train-g{index}")
+def train(campaign_id: int, generation_id: int, index: int) -> int | None:
+    """Fit the generation's model; returns the model id (the previous one if the fit failed)."""
+    return steps.train_step(database(), campaign_id, generation_id)
+
+
+@task(retries=1, retry_delay_seconds=1, task_run_name="seed-g{index}")
+def seed(campaign_id: int, generation_id: int, index: int) -> int:
+    """Generation 0: start structures and rattled copies become the first training candidates."""
+    return steps.seed_step(database(), campaign_id, generation_id)
+
+
+@task(retries=1, retry_delay_seconds=1, task_run_name="walker-{walker}-g{index}")
+def explore(campaign_id: int, generation_id: int, model_id: int, walker: int, index: int) -> int:
+    """Run one MD walker on the model; returns its md_run id."""
+    return steps.explore_step(database(), campaign_id, generation_id, model_id, walker)
+
+
+@task(retries=2, retry_delay_seconds=1, task_run_name="select-g{index}")
+def select(campaign_id: int, generation_id: int, model_id: int | None, index: int) -> list[int]:
+    """Choose frames to label; returns the generation's calculation ids."""
+    return steps.select_step(database(), campaign_id, generation_id, model_id)
+
+
+@task(retries=2, retry_delay_seconds=2, task_run_name="label-{calculation_id}")
+def label(campaign_id: int, calculation_id: int) -> str:
+    """Run the oracle on one structure; returns ok or quarantined (failures are quarantined, not raised)."""
+    return steps.label_step(database(), campaign_id, calculation_id)
+
+
+@task(retries=2, retry_delay_seconds=1, task_run_name="evaluate-g{index}")
+def evaluate(campaign_id: int, generation_id: int, model_id: int | None, index: int) -> dict[str, Any]:
+    """Held-out errors and MD confidence of the generation's model."""
+    return steps.evaluate_step(database(), campaign_id, generation_id, model_id)
