@@ -229,8 +229,10 @@ def dashboard(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8765,
 ) -> None:
-    """The web dashboard and its JSON API under /api."""
-    _not_yet("dashboard", "service issue")
+    """The web dashboard and its JSON API under /api (read-only unless ALFORGE_DASHBOARD_TOKEN is set)."""
+    from alforge.dashboard import serve as serve_dashboard
+
+    serve_dashboard(host=host, port=port)
 
 
 def main() -> None:

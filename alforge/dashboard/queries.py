@@ -1,0 +1,189 @@
+"""Dashboard queries for campaigns as a whole: the list with state and progress, one campaign's detail.
+
+Every public function takes an open (read-only) session and returns plain dicts and lists of
+numbers, strings and ISO 8601 times. Counts are aggregated in SQL: each function runs a fixed
+handful of statements, never one per campaign, generation or candidate. The per-generation
+plot series are in :mod:`alforge.dashboard.series`.
+
+Example
+-------
+>>> from alforge.db import Database
+>>> db = Database("sqlite:///:memory:")
+>>> with db.session(readonly=True) as session:
+...     campaign_summaries(session)
+[]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session
+
+from alforge.dashboard.links import flow_run_url, prefect_ui_base
+from alforge.dashboard.rows import (
+    LABEL_STATUSES,
+    LEARNING_METRICS,
+    campaign_path,
+    campaign_ref,
+    finite,
+    generation_rows,
+    iso,
+    label_counts_by_generation,
+    selected_calculations,
+    stopping_of,
+    threshold_of,
+)
+from alforge.db import Calculation, Campaign, Generation
+
+__all__ = ["campaign_detail", "campaign_summaries"]
+
+
+def _setup(spec: dict[str, Any]) -> dict[str, str | None]:
+    """What a campaign simulates, with what reference and model, in short strings."""
+    system = spec.get("system") or {}
+    oracle = spec.get("oracle") or {}
+    level = "/".join(str(part) for part in (oracle.get("method"), oracle.get("basis")) if part)
+    structures = system.get("structures")
+    return {
+        "system": system.get("molecule") or (Path(structures).name if structures else None),
+        "oracle": " ".join(part for part in (oracle.get("name"), level) if part) or None,
+        "model": (spec.get("model") or {}).get("kind"),
+        "selection": (spec.get("selection") or {}).get("method"),
+    }
+
+
+def campaign_summaries(session: Session, name: str | None = None) -> list[dict[str, Any]]:
+    """State and progress of every campaign (or of the one called ``name``), oldest first.
+
+    Returns
+    -------
+    list of dict
+        ``name``, ``state``, ``message``, ``generations`` (rows), ``complete_generations``,
+        ``labels`` / ``quarantined`` / ``failed`` / ``pending`` (selected calculations by status),
+        ``max_labels``, ``max_generations``, ``progress`` (0-1: the larger of the label and
+        generation budgets used; 1 once converged or stopped), the newest complete generation's
+        ``force_mae_eV_per_A`` and ``energy_mae_eV``, ``created_at``, ``updated_at`` and ``url``.
+    """
+    query = select(
+        Campaign.id, Campaign.name, Campaign.state, Campaign.message, Campaign.spec,
+        Campaign.created_at, Campaign.updated_at,
+    ).order_by(Campaign.created_at, Campaign.id)
+    if name is not None:
+        query = query.where(Campaign.name == name)
+    campaigns = session.execute(query).all()
+    if not campaigns:
+        return []
+    ids = [c.id for c in campaigns]
+
+    generation_counts = {
+        row.campaign_id: row
+        for row in session.execute(
+            select(
+                Generation.campaign_id,
+                func.count().label("n"),
+                func.sum(case((Generation.state == "complete", 1), else_=0)).label("complete"),
+            )
+            .where(Generation.campaign_id.in_(ids))
+            .group_by(Generation.campaign_id)
+        )
+    }
+    newest = (
+        select(Generation.campaign_id, func.max(Generation.index).label("index"))
+        .where(Generation.campaign_id.in_(ids), Generation.state == "complete")
+        .group_by(Generation.campaign_id)
+        .subquery()
+    )
+    latest_metrics = dict(
+        session.execute(
+            select(Generation.campaign_id, Generation.metrics).join(
+                newest, and_(Generation.campaign_id == newest.c.campaign_id, Generation.index == newest.c.index)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    label_counts: dict[int, dict[str, int]] = {}
+    for campaign_id, status, n in session.execute(
+        selected_calculations(None, every_campaign=True)
+        .add_columns(Generation.campaign_id, Calculation.status, func.count())
+        .where(Generation.campaign_id.in_(ids))
+        .group_by(Generation.campaign_id, Calculation.status)
+    ):
+        label_counts.setdefault(campaign_id, {})[status] = n
+
+    summaries = []
+    for c in campaigns:
+        counts = label_counts.get(c.id, {})
+        generations = generation_counts.get(c.id)
+        n_generations = generations.n if generations else 0
+        complete = int(generations.complete or 0) if generations else 0
+        stopping = stopping_of(c.spec or {})
+        metrics = latest_metrics.get(c.id) or {}
+        labels_done = counts.get("ok", 0)
+        progress = max(
+            labels_done / max(1, stopping["max_labels"]), complete / max(1, stopping["max_generations"])
+        )
+        if c.state in ("converged", "stopped"):
+            progress = 1.0
+        summaries.append(
+            {
+                "name": c.name,
+                "state": c.state,
+                "message": c.message,
+                "generations": n_generations,
+                "complete_generations": complete,
+                "labels": labels_done,
+                **{status: counts.get(status, 0) for status in LABEL_STATUSES[1:]},
+                "max_labels": stopping["max_labels"],
+                "max_generations": stopping["max_generations"],
+                "progress": min(1.0, progress),
+                "force_mae_eV_per_A": finite(metrics.get("force_mae_eV_per_A")),
+                "energy_mae_eV": finite(metrics.get("energy_mae_eV")),
+                "created_at": iso(c.created_at),
+                "updated_at": iso(c.updated_at),
+                "setup": _setup(c.spec or {}),
+                "url": f"/campaigns/{campaign_path(c.name)}",
+            }
+        )
+    return summaries
+
+
+def campaign_detail(session: Session, name: str) -> dict[str, Any]:
+    """A campaign's summary (see :func:`campaign_summaries`), spec and one row per generation.
+
+    Each generation row holds ``index``, ``state``, label counts (``labels``, ``train_labels``,
+    ``validation_labels``, ``quarantined``, ``failed``, ``pending``), held-out errors,
+    ``confident_fraction``, ``threshold_eV_per_A``, ``decision``, ``fit_error``, ``total_s``,
+    times, and the Prefect ``flow_run_id`` with its ``flow_run_url``.
+    """
+    ref = campaign_ref(session, name)
+    summary = campaign_summaries(session, name)[0]
+    counts = label_counts_by_generation(session, ref)
+    base = prefect_ui_base()
+    generations = []
+    for row in generation_rows(session, ref):
+        tally = counts.get(row.index, {})
+        metrics = row.metrics or {}
+        generations.append(
+            {
+                "index": row.index,
+                "state": row.state,
+                "labels": tally.get("ok", 0),
+                "train_labels": tally.get("ok_train", 0),
+                "validation_labels": tally.get("ok_validation", 0),
+                **{status: tally.get(status, 0) for status in LABEL_STATUSES[1:]},
+                **{key: finite(metrics.get(key)) for key in LEARNING_METRICS},
+                "threshold_eV_per_A": threshold_of(row),
+                "decision": metrics.get("decision"),
+                "fit_error": metrics.get("fit_error"),
+                "total_s": finite((row.timings or {}).get("total_s")),
+                "started_at": iso(row.started_at),
+                "finished_at": iso(row.finished_at),
+                "flow_run_id": row.flow_run_id,
+                "flow_run_url": flow_run_url(row.flow_run_id, base),
+            }
+        )
+    return {**summary, "spec": ref.spec, "prefect_ui_url": base, "generation_rows": generations}
