@@ -51,11 +51,6 @@ def friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _not_yet(command: str, issue: str) -> None:
-    msg = f"`alforge {command}` is not part of this version yet ({issue})"
-    raise NotAvailableError(msg)
-
-
 @app.command()
 @friendly
 def run(
@@ -174,8 +169,21 @@ def db_upgrade(
 @db_app.command("check")
 @friendly
 def db_check() -> None:
-    """Check the database's integrity (every calculation has its structure, ...)."""
-    _not_yet("db check", "reliability issue")
+    """Check the database's integrity (every calculation has its structure, ...); exit 1 on problems."""
+    from alforge.db import Database
+    from alforge.db.integrity import check_integrity
+
+    database = Database()
+    with database.session(readonly=True) as session:
+        report = check_integrity(session)
+    counts = ", ".join(f"{n} {name}" for name, n in report["counts"].items())
+    if report["ok"]:
+        console.print(f"database {database.safe_url}: consistent ({counts})")
+        return
+    for problem in report["problems"]:
+        err_console.print(f"[red]problem:[/] {problem}", highlight=False)
+    err_console.print(f"database {database.safe_url}: {len(report['problems'])} problems ({counts})")
+    raise typer.Exit(1)
 
 
 @app.command()
