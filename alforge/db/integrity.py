@@ -81,8 +81,8 @@ def _generations_without_model(session: Session) -> list[str]:
             Generation.state == "complete", Generation.index > 0
         )
     )
-    for gid, campaign_id, index, metrics in rows:
-        metrics = metrics or {}
+    for gid, campaign_id, index, stored in rows:
+        metrics = stored or {}
         if gid in with_model or metrics.get("model_id") in model_ids or metrics.get("fit_error"):
             continue
         problems.append(f"campaign {campaign_id} generation {index} is complete but has no model")
