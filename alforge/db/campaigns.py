@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alforge.db.calculations import ensure_calculations
@@ -170,11 +170,19 @@ def add_candidates(
 
 
 def mark_selected(session: Session, picks: dict[int, tuple[str, str]]) -> None:
-    """Mark candidates selected: ``{candidate_id: (split, reason)}`` with split train/validation."""
-    for candidate_id, (split, reason) in picks.items():
-        session.execute(
-            update(Candidate).where(Candidate.id == candidate_id).values(selected=True, split=split, reason=reason)
-        )
+    """Mark candidates selected: ``{candidate_id: (split, why)}`` with split train/validation.
+
+    The stored reason becomes ``"<why>: <origin>"`` (e.g. ``uncertain: guard``), so why a frame
+    was kept by its walker is not lost when it is selected.
+    """
+    for candidate_id, (split, why) in picks.items():
+        candidate = session.get(Candidate, candidate_id)
+        if candidate is None:
+            continue
+        origin = candidate.reason
+        candidate.selected = True
+        candidate.split = split
+        candidate.reason = why if origin in (None, why) else f"{why}: {origin}"
 
 
 def generation_calculations(session: Session, generation_id: int, level: LevelOfTheory) -> dict[int, int]:
@@ -222,7 +230,7 @@ def finish_generation(
     if generation is None:
         msg = f"generation {generation_id} does not exist"
         raise KeyError(msg)
-    generation.metrics = metrics
+    generation.metrics = {**(generation.metrics or {}), **metrics}  # keep what steps recorded (fit_error)
     generation.timings = timings
     generation.state = state
     generation.finished_at = utcnow()

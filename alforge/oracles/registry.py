@@ -27,7 +27,14 @@ from alforge.errors import OracleSetupError
 from alforge.oracles.base import Oracle
 from alforge.oracles.level_of_theory import LevelOfTheory
 
-__all__ = ["ENTRY_POINT_GROUP", "available_oracles", "get_oracle", "oracle_class", "oracle_from_level"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "available_oracles",
+    "get_oracle",
+    "oracle_class",
+    "oracle_from_level",
+    "register_oracle",
+]
 
 ENTRY_POINT_GROUP = "alforge.oracles"
 
@@ -37,9 +44,26 @@ _BUILTIN = {
 }
 
 
+_REGISTERED: dict[str, str] = {}
+
+
+def register_oracle(name: str, target: str) -> None:
+    """Register an oracle class at run time, as ``"module:Class"`` (no packaging needed).
+
+    Entry points in the ``alforge.oracles`` group are the way for installed packages; this is for
+    notebooks and tests. Built-in names cannot be replaced.
+    """
+    key = name.strip().lower()
+    if key in _BUILTIN:
+        msg = f"oracle name {name!r} is built in; register yours under another name"
+        raise OracleSetupError(msg)
+    _REGISTERED[key] = target
+
+
 def _targets() -> dict[str, str]:
-    """Oracle name -> ``"module:Class"``; built-ins win over entry points of the same name."""
+    """Oracle name -> ``"module:Class"``; built-ins win over registered ones and entry points."""
     targets = {ep.name.lower(): ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    targets.update(_REGISTERED)
     targets.update(_BUILTIN)
     return targets
 

@@ -119,8 +119,8 @@ def test_random_baseline_arm_on_postgres(postgres_url: str, monkeypatch: pytest.
     db = Database(postgres_url)
     with db.session(readonly=True) as session:
         reasons = set(session.scalars(select(Candidate.reason).where(Candidate.selected.is_(True))).all())
-    assert "random" in reasons
-    assert "uncertain" not in reasons
+    assert any(reason.startswith("random") for reason in reasons)
+    assert not any(reason.startswith("uncertain") for reason in reasons)
     db.dispose()
 
 
