@@ -1,0 +1,58 @@
+"""SIGKILL a running campaign in every phase of the loop, resume each time, then audit the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from alforge.cli import app
+from alforge.testing.crash import PHASES, crash_and_resume
+
+SPEC = """
+name = "crashy"
+seed = 5
+[system]
+molecule = "H2O"
+seed_structures = 4
+[oracle]
+method = "PBE"
+basis = "def2-svp"
+[exploration]
+walkers = 2
+temperatures_K = [300.0, 500.0]
+steps = 80
+sampled_frames = 4
+[selection]
+threshold_eV_per_A = 0.1
+max_labels = 3
+[validation]
+labels_per_generation = 1
+[stopping]
+max_generations = 5
+max_labels = 40
+target_force_mae_eV_per_A = 0.0001
+[compute]
+oracle_workers = 2
+device = "cpu"
+"""
+
+
+def test_kill_in_every_phase_then_resume(db_url: str, tmp_path: Path) -> None:
+    if make_url(db_url).get_backend_name() != "sqlite":
+        import pytest
+
+        pytest.skip("the kill harness is backend-independent; PostgreSQL runs the other end-to-end tests")
+    spec = tmp_path / "crashy.toml"
+    spec.write_text(SPEC)
+    report = crash_and_resume(spec, "crashy", walkers=2, database_url=db_url, targets=[*PHASES, *PHASES],
+                              phase_timeout_s=45)
+    assert len(report.kills) >= 10, report
+    assert len(set(report.kills)) >= 4, report  # kills landed in at least four different phases
+    assert report.completed, report
+    assert report.final_state == "stopped"
+    assert report.labels_lost == 0
+    assert report.duplicate_oracle_calls == 0
+    check = CliRunner().invoke(app, ["db", "check"])
+    assert check.exit_code == 0, check.output
