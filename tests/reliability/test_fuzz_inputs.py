@@ -142,7 +142,7 @@ def test_corrupted_structure_files_are_refused_atomically(data: st.DataObject) -
             import_extxyz(db, bad, level)
         except DataError as exc:
             message = str(exc)
-            assert "\n" not in message  # noqa: PT017
+            assert "\n" not in message
             with db.session(readonly=True) as session:
                 assert session.scalar(select(func.count()).select_from(Calculation)) == 3
         except AlforgeError as exc:  # pragma: no cover - any other alforge error is a wrong category
