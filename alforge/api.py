@@ -25,7 +25,11 @@ __all__ = ["Campaign", "launch", "run_spec_file"]
 
 
 def _quiet_prefect() -> None:
+    """Prefect settings for alforge's own processes (each only where the user set nothing)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's ephemeral API server must start within 20 s by default; on a loaded 2-core
+    # machine (several campaigns at once) that has been seen to time out.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_EXTRA_LEVEL", "WARNING")
 

@@ -421,13 +421,16 @@ def select_step(db: Database, campaign_id: int, generation_id: int, model_id: in
 def label_step(db: Database, campaign_id: int, calculation_id: int) -> str:
     """Run the oracle for one pending calculation and store the outcome; return its status.
 
-    A calculation that is already finished (``ok`` or ``quarantined``) is not run again.
+    A calculation that is already finished (``ok`` or ``quarantined``) is not run again, nor one
+    that another live process is computing (``"in-flight elsewhere"`` is returned).
     """
     ctx = load_context(db, campaign_id)
+    lease_s = ctx.spec.oracle.wall_time_s + 120.0
     with db.session() as session:
-        calc = start_calculation(session, calculation_id)
+        calc = start_calculation(session, calculation_id, lease_s=lease_s)
         if calc is None:
-            return str(session.get(Calculation, calculation_id).status)  # type: ignore[union-attr]
+            status = session.get(Calculation, calculation_id).status  # type: ignore[union-attr]
+            return "in-flight elsewhere" if status in ("pending", "failed") else str(status)
         atoms = atoms_from_row(session.get(Structure, calc.structure_id))  # type: ignore[arg-type]
     oracle = build_oracle(ctx.spec)
     result = oracle.compute(atoms)

@@ -7,7 +7,10 @@ retried) or ``quarantined`` (kept with its reason, never trained on). The unique
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -27,6 +30,7 @@ __all__ = [
     "ensure_calculations",
     "finish_calculation",
     "labelled_frames",
+    "process_owner",
     "start_calculation",
     "store_labelled",
 ]
@@ -117,16 +121,48 @@ def finish_calculation(
     return calc
 
 
-def start_calculation(session: Session, calculation_id: int) -> Calculation | None:
-    """Record that the oracle is about to run (attempts += 1, started_at); ``None`` if already done."""
-    calc = session.get(Calculation, calculation_id)
+def process_owner() -> str:
+    """This process as a calculation owner: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str) -> bool:
+    """True if ``owner`` (``host:pid``) is a live process on this host; unknown for other hosts."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True  # cannot tell from here: the lease decides
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_calculation(session: Session, calculation_id: int, *, lease_s: float = 3600.0) -> Calculation | None:
+    """Claim a calculation before the oracle runs (attempts += 1, started_at, owner).
+
+    Returns ``None`` when there is nothing to do here: the calculation is finished, or another
+    live process holds it (its lease of ``lease_s`` seconds has not expired). A calculation whose
+    owner died (a crash) is taken over at once, so a resume reruns only what was in flight.
+    """
+    calc = session.get(Calculation, calculation_id, with_for_update=True)
     if calc is None:
         msg = f"calculation {calculation_id} does not exist"
         raise KeyError(msg)
     if calc.status in ("ok", "quarantined"):
         return None
+    me = process_owner()
+    owner = (calc.details or {}).get("owner")
+    if calc.started_at is not None and calc.finished_at is None and owner and owner != me:
+        started = calc.started_at if calc.started_at.tzinfo else calc.started_at.replace(tzinfo=UTC)
+        within_lease = (utcnow() - started).total_seconds() < lease_s
+        if within_lease and _owner_alive(owner):
+            return None
     calc.attempts = (calc.attempts or 0) + 1
     calc.started_at = utcnow()
+    calc.details = {**(calc.details or {}), "owner": me}
     return calc
 
 
