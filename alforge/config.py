@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 
+STRUCTURE_SUFFIXES = frozenset({".xyz", ".extxyz", ".traj", ".pdb", ".cif", ".xsf", ".vasp", ".json"})
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
@@ -50,6 +53,16 @@ class SystemSpec(_Section):
     spin: int = Field(default=0, ge=0, description="unpaired electrons (2S)")
     seed_structures: int = Field(default=4, ge=1, le=1000, description="rattled copies labelled first")
     rattle_A: float = Field(default=0.04, ge=0.0, le=0.5, description="std of the seed rattle (Å)")
+
+    @field_validator("structures")
+    @classmethod
+    def _structure_file(cls, value: Path | None) -> Path | None:
+        if value is not None and value.suffix.lower() not in STRUCTURE_SUFFIXES:
+            msg = (
+                f"{value.name!r} is not a structure file; use one of {', '.join(sorted(STRUCTURE_SUFFIXES))}"
+            )
+            raise ValueError(msg)
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> SystemSpec:

@@ -17,6 +17,7 @@ Example
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -90,6 +91,14 @@ def check_positions(atoms: Atoms, where: str = "structure") -> None:
         raise DataError(msg)
 
 
+def _reason(exc: BaseException) -> str:
+    """The parser's complaint without quoted content, so an error never echoes a file's text."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    first = re.sub(r"'[^']*'?|\"[^\"]*\"?", "'…'", first)
+    return first[:160]
+
+
 def _read(path: Path, index: str | int = ":") -> list[Atoms]:
     from ase.io import read
 
@@ -99,8 +108,7 @@ def _read(path: Path, index: str | int = ":") -> list[Atoms]:
     try:
         frames = read(path, index=index)
     except Exception as exc:  # ASE raises many types for malformed files
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        msg = f"{path}: cannot read as a structure file ({first_line}); check that it is valid extxyz/xyz"
+        msg = f"{path}: cannot read as a structure file ({_reason(exc)}); check that it is valid extxyz/xyz"
         raise DataError(msg) from exc
     if isinstance(frames, Atoms):
         frames = [frames]
