@@ -62,7 +62,7 @@ def test_campaign_names_cannot_be_paths(name: str) -> None:
 
 @pytest.mark.parametrize("path", ["/etc/passwd", "/etc/shadow", "../../../etc/hosts", "secrets.env"])
 def test_structure_paths_must_be_structure_files(path: str) -> None:
-    with pytest.raises(SpecError, match="`system.structures`.*not a structure file"):
+    with pytest.raises(SpecError, match=r"`system.structures`.*not a structure file"):
         CampaignSpec.from_dict({"name": "x", "system": {"structures": path}})
 
 
