@@ -184,6 +184,9 @@ class ComputeSpec(_Section):
     dask_cluster: str | None = Field(default=None, description="e.g. dask_jobqueue.SLURMCluster")
     dask_cluster_kwargs: dict[str, Any] = Field(default_factory=dict)
     dask_workers: int = Field(default=2, ge=1)
+    max_oracle_jobs: int | None = Field(
+        default=None, ge=1, description="global cap on oracle jobs across all campaigns (Prefect limit)"
+    )
 
 
 class CampaignSpec(BaseModel):

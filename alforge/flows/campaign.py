@@ -21,6 +21,7 @@ from alforge.config import CampaignSpec
 from alforge.db import Generation
 from alforge.db.calculations import finish_calculation
 from alforge.flows import tasks
+from alforge.flows.limits import ensure_oracle_limits
 
 
 def _results(futures: list[PrefectFuture[Any]]) -> list[Any]:
@@ -38,7 +39,9 @@ def _task_runner(spec: CampaignSpec) -> Any:
 
 
 @flow(name="generation", flow_run_name="{name}-generation-{index}", log_prints=False)
-def generation(campaign_id: int, generation_id: int, index: int, name: str) -> dict[str, Any]:
+def generation(
+    campaign_id: int, generation_id: int, index: int, name: str, limits: list[str] | None = None
+) -> dict[str, Any]:
     """One learning iteration; returns its metrics, timings and decision."""
     db = tasks.database()
     ctx = steps.load_context(db, campaign_id)
@@ -64,7 +67,7 @@ def generation(campaign_id: int, generation_id: int, index: int, name: str) -> d
             for error in failed:
                 get_run_logger().warning("walker failed: %s", error)
     calculation_ids = tasks.select(campaign_id, generation_id, model_id, index)
-    labels = [tasks.label.submit(campaign_id, cid) for cid in calculation_ids]
+    labels = [tasks.label.submit(campaign_id, cid, limits) for cid in calculation_ids]
     for cid, outcome in zip(calculation_ids, _results(labels), strict=True):
         if isinstance(outcome, BaseException):
             with db.session() as session:
@@ -133,12 +136,13 @@ def campaign(spec: dict[str, Any] | None = None, name: str | None = None) -> dic
         return {"campaign_id": campaign_id, "name": campaign_spec.name, "state": done[0], "reason": done[1]}
     steps.set_state(db, campaign_id, "running", None)
     runner = _task_runner(campaign_spec)
+    limits = ensure_oracle_limits(campaign_spec)
     outcome: dict[str, Any] = {"state": "running"}
     try:
         while outcome["state"] == "running":
             generation_id, index = steps.open_generation(db, campaign_id)
             outcome = generation.with_options(task_runner=runner)(
-                campaign_id, generation_id, index, campaign_spec.name
+                campaign_id, generation_id, index, campaign_spec.name, limits
             )
     except BaseException as exc:
         state = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"

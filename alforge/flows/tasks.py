@@ -6,9 +6,11 @@ from functools import lru_cache
 from typing import Any
 
 from prefect import task
+from prefect.concurrency.sync import concurrency
 
 from alforge import steps
 from alforge.db import Database
+from alforge.flows.limits import TRAINING_TAG
 from alforge.settings import get_settings
 
 
@@ -22,7 +24,7 @@ def database() -> Database:
     return _database(get_settings().database_url)
 
 
-@task(retries=2, retry_delay_seconds=2, task_run_name="train-g{index}")
+@task(retries=2, retry_delay_seconds=2, task_run_name="train-g{index}", tags=[TRAINING_TAG])
 def train(campaign_id: int, generation_id: int, index: int) -> int | None:
     """Fit the generation's model; returns the model id (the previous one if the fit failed)."""
     return steps.train_step(database(), campaign_id, generation_id)
@@ -47,9 +49,15 @@ def select(campaign_id: int, generation_id: int, model_id: int | None, index: in
 
 
 @task(retries=2, retry_delay_seconds=2, task_run_name="label-{calculation_id}")
-def label(campaign_id: int, calculation_id: int) -> str:
-    """Run the oracle on one structure; returns ok or quarantined (failures are quarantined, not raised)."""
-    return steps.label_step(database(), campaign_id, calculation_id)
+def label(campaign_id: int, calculation_id: int, limits: list[str] | None = None) -> str:
+    """Run the oracle on one structure, holding a slot of each concurrency limit in ``limits``.
+
+    Returns ok or quarantined (failures are quarantined, not raised).
+    """
+    if not limits:
+        return steps.label_step(database(), campaign_id, calculation_id)
+    with concurrency(limits, occupy=1, strict=True):
+        return steps.label_step(database(), campaign_id, calculation_id)
 
 
 @task(retries=2, retry_delay_seconds=1, task_run_name="evaluate-g{index}")
