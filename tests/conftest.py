@@ -82,3 +82,28 @@ def db(db_url: str):  # type: ignore[no-untyped-def]
     database = Database(db_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def e2e_db_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Database for end-to-end campaign tests: SQLite, or PostgreSQL with ALFORGE_TEST_DATABASE=postgres.
+
+    (Dedicated tests run campaigns on PostgreSQL in every run; running every campaign test on
+    both backends would double the suite's time for little extra coverage.)
+    """
+    if os.environ.get("ALFORGE_TEST_DATABASE") == "postgres":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'campaigns.db'}"
+    monkeypatch.setenv("ALFORGE_DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+def e2e_db(e2e_db_url: str):  # type: ignore[no-untyped-def]
+    """A :class:`alforge.db.Database` for end-to-end tests (see ``e2e_db_url``)."""
+    from alforge.db import Database
+
+    database = Database(e2e_db_url)
+    yield database
+    database.dispose()

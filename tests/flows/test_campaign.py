@@ -49,7 +49,7 @@ def oracle_launches(db: Database) -> dict[int, int]:
         return dict(session.execute(select(Calculation.id, Calculation.attempts)).tuples().all())
 
 
-def test_campaign_converges_below_target(db: Database) -> None:
+def test_campaign_converges_below_target(e2e_db: Database) -> None:
     spec = CampaignSpec.from_dict(water_spec("water-converge"))
     result = Campaign(spec).run()
     assert result["state"] == "converged", result
@@ -60,8 +60,8 @@ def test_campaign_converges_below_target(db: Database) -> None:
     assert final["confident_fraction"] >= spec.stopping.confident_fraction
     assert loaded.state == "converged"
     # every label was a real oracle call, made once
-    assert set(oracle_launches(db).values()) == {1}
-    with db.session(readonly=True) as session:
+    assert set(oracle_launches(e2e_db).values()) == {1}
+    with e2e_db.session(readonly=True) as session:
         assert session.scalar(select(func.count()).select_from(MDRun)) >= 2
         flow_runs = session.scalars(select(Generation.flow_run_id)).all()
         assert all(flow_runs)
@@ -71,20 +71,20 @@ def test_campaign_converges_below_target(db: Database) -> None:
     assert np.isfinite(atoms.get_potential_energy())
     assert calc.results["forces_std"].shape == (3,)
     # a rerun of a converged campaign does nothing
-    before = oracle_launches(db)
+    before = oracle_launches(e2e_db)
     again = Campaign(spec).run()
     assert again["state"] == "converged"
-    assert oracle_launches(db) == before
+    assert oracle_launches(e2e_db) == before
 
 
-def test_level_of_theory_cannot_change_on_resume(db: Database) -> None:
+def test_level_of_theory_cannot_change_on_resume(e2e_db: Database) -> None:
     Campaign(CampaignSpec.from_dict(water_spec("water-level", stopping={"max_generations": 1}))).run()
     changed = water_spec("water-level", oracle={"method": "PBE"})
     with pytest.raises(SpecError, match="level of theory cannot change"):
         Campaign(CampaignSpec.from_dict(changed)).run()
 
 
-def test_quarantined_calculation_does_not_stop_the_campaign(db: Database, tmp_path: Path) -> None:
+def test_quarantined_calculation_does_not_stop_the_campaign(e2e_db: Database, tmp_path: Path) -> None:
     good = molecule("H2O")
     bad = molecule("H2O")
     bad.positions[1] = bad.positions[0] + [0.05, 0.0, 0.0]  # H on top of O: the oracle refuses it
@@ -98,7 +98,7 @@ def test_quarantined_calculation_does_not_stop_the_campaign(db: Database, tmp_pa
     spec["system"].pop("molecule")
     result = Campaign(CampaignSpec.from_dict(spec)).run()
     assert result["state"] in ("converged", "stopped")
-    with db.session(readonly=True) as session:
+    with e2e_db.session(readonly=True) as session:
         statuses = dict(
             session.execute(select(Calculation.status, func.count()).group_by(Calculation.status)).tuples().all()
         )
@@ -124,17 +124,15 @@ def test_random_baseline_arm_on_postgres(postgres_url: str, monkeypatch: pytest.
     db.dispose()
 
 
-def test_sigkill_during_labelling_then_resume(db_url: str, tmp_path: Path) -> None:
-    if "postgresql" in db_url:
-        pytest.skip("one backend is enough for the kill test; the loop is the same")
+def test_sigkill_during_labelling_then_resume(e2e_db_url: str, tmp_path: Path) -> None:
     spec = water_spec("water-kill", oracle={"method": "PBE", "basis": "def2-svp"},
                       stopping={"max_generations": 3, "target_force_mae_eV_per_A": 0.001})
     spec_file = tmp_path / "water.toml"
     spec_file.write_text(_toml(spec))
-    env = {**os.environ, "ALFORGE_DATABASE_URL": db_url}
+    env = {**os.environ, "ALFORGE_DATABASE_URL": e2e_db_url}
     command = [sys.executable, "-m", "alforge", "run", str(spec_file), "--no-progress"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    db = Database(db_url)
+    db = Database(e2e_db_url)
     deadline = time.monotonic() + 240
     in_flight: list[int] = []
     try:

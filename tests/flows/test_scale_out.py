@@ -24,16 +24,16 @@ def spec(name: str, **compute: Any) -> CampaignSpec:
     })
 
 
-def labels(db_url: str, name: str) -> list[tuple[str, str]]:
-    db = Database(db_url)
+def labels(url: str, name: str) -> list[tuple[str, str]]:
+    db = Database(url)
     with db.session(readonly=True) as session:
         rows = session.execute(select(Calculation.status, Calculation.level_hash).order_by(Calculation.id)).all()
     db.dispose()
     return [(status, level) for status, level in rows]
 
 
-def max_overlap(db_url: str) -> int:
-    db = Database(db_url)
+def max_overlap(url: str) -> int:
+    db = Database(url)
     with db.session(readonly=True) as session:
         spans = session.execute(select(Calculation.started_at, Calculation.finished_at)).all()
     db.dispose()
@@ -58,11 +58,11 @@ def test_dask_cluster_gives_the_same_labels_as_threads(tmp_path, monkeypatch) ->
     assert sorted(s for s, _ in results["dask"]) == sorted(s for s, _ in results["threads"])
 
 
-def test_global_oracle_limit_holds(db_url: str) -> None:
+def test_global_oracle_limit_holds(e2e_db_url: str) -> None:
     Campaign(spec("limited", oracle_workers=2, max_oracle_jobs=1)).run()
-    assert max_overlap(db_url) == 1
+    assert max_overlap(e2e_db_url) == 1
 
 
-def test_per_campaign_limit_allows_its_workers_in_parallel(db_url: str) -> None:
+def test_per_campaign_limit_allows_its_workers_in_parallel(e2e_db_url: str) -> None:
     Campaign(spec("parallel", oracle_workers=2)).run()
-    assert max_overlap(db_url) <= 2
+    assert max_overlap(e2e_db_url) <= 2

@@ -38,12 +38,12 @@ def spec(name: str, **sections: dict[str, Any]) -> CampaignSpec:
     return CampaignSpec.from_dict(data)
 
 
-def test_every_oracle_fault_is_quarantined_and_the_campaign_converges(db: Database) -> None:
+def test_every_oracle_fault_is_quarantined_and_the_campaign_converges(e2e_db: Database) -> None:
     faulty = spec("faults", oracle={"name": "faulty-pyscf", "options": {"every": 3}},
                   stopping={"max_quarantine_fraction": 0.6})
     result = Campaign(faulty).run()
     assert result["state"] == "converged", result
-    with db.session(readonly=True) as session:
+    with e2e_db.session(readonly=True) as session:
         quarantined = session.execute(
             select(Calculation.id, Calculation.error, Calculation.details).where(Calculation.status == "quarantined")
         ).all()
@@ -57,7 +57,7 @@ def test_every_oracle_fault_is_quarantined_and_the_campaign_converges(db: Databa
     assert all(ids <= ok_ids for ids in trained_on)  # quarantined results never train a model
 
 
-def test_quarantine_rate_above_limit_stops_with_a_report(db: Database) -> None:
+def test_quarantine_rate_above_limit_stops_with_a_report(e2e_db: Database) -> None:
     doomed = spec("doomed", oracle={"name": "faulty-pyscf", "options": {"every": 1}},
                   stopping={"max_quarantine_fraction": 0.3})
     result = Campaign(doomed).run()
@@ -70,7 +70,7 @@ def test_quarantine_rate_above_limit_stops_with_a_report(db: Database) -> None:
     assert len(status["generations"]) == 1  # it stopped instead of burning its budget
 
 
-def test_failed_fit_falls_back_to_previous_model(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_fit_falls_back_to_previous_model(e2e_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     # Injected fault: a fit that fails numerically on demand cannot be produced for real, so the
     # third fit raises the FitError a singular kernel matrix would raise.
     from alforge.models.gp_potential import GPPotential
@@ -88,7 +88,7 @@ def test_failed_fit_falls_back_to_previous_model(db: Database, monkeypatch: pyte
     monkeypatch.setattr(GPPotential, "fit", flaky_fit)
     result = Campaign(spec("fallback", stopping={"max_generations": 4, "target_force_mae_eV_per_A": 1e-4})).run()
     assert result["state"] == "stopped"
-    with db.session(readonly=True) as session:
+    with e2e_db.session(readonly=True) as session:
         generations = session.scalars(select(Generation).order_by(Generation.index)).all()
         models = {m.generation_id: m.id for m in session.scalars(select(ModelRecord))}
     failed = [g for g in generations if "fit_error" in (g.metrics or {})]
@@ -98,10 +98,10 @@ def test_failed_fit_falls_back_to_previous_model(db: Database, monkeypatch: pyte
     assert failed[0].metrics["model_id"] == models[previous.id]  # it explored with the previous model
 
 
-def test_exploding_md_stops_the_walker_and_its_frame_is_labelled(db: Database) -> None:
+def test_exploding_md_stops_the_walker_and_its_frame_is_labelled(e2e_db: Database) -> None:
     guarded = spec("guarded", exploration={"min_distance_A": 1.2}, stopping={"max_generations": 2})
     Campaign(guarded).run()
-    with db.session(readonly=True) as session:
+    with e2e_db.session(readonly=True) as session:
         stops = session.scalars(select(MDRun.stop_reason)).all()
         guard_frames = session.execute(
             select(Candidate.reason, Calculation.status)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from alforge.cli import app
@@ -39,14 +38,10 @@ device = "cpu"
 """
 
 
-def test_kill_in_every_phase_then_resume(db_url: str, tmp_path: Path) -> None:
-    if make_url(db_url).get_backend_name() != "sqlite":
-        import pytest
-
-        pytest.skip("the kill harness is backend-independent; PostgreSQL runs the other end-to-end tests")
+def test_kill_in_every_phase_then_resume(e2e_db_url: str, tmp_path: Path) -> None:
     spec = tmp_path / "crashy.toml"
     spec.write_text(SPEC)
-    report = crash_and_resume(spec, "crashy", walkers=2, database_url=db_url, targets=[*PHASES, *PHASES],
+    report = crash_and_resume(spec, "crashy", walkers=2, database_url=e2e_db_url, targets=[*PHASES, *PHASES],
                               phase_timeout_s=45)
     assert len(report.kills) >= 10, report
     assert len(set(report.kills)) >= 4, report  # kills landed in at least four different phases
