@@ -148,12 +148,19 @@ class Campaign:
         return self.model().calculator()
 
 
-def launch(spec: CampaignSpec | dict[str, Any] | str | Path, server: str | None = None) -> Any:
-    """Submit a campaign to a running Prefect server and return a handle (flow-run id, name)."""
+def launch(
+    spec: CampaignSpec | dict[str, Any] | str | Path, server: str | None = None, deployment: str = "campaign/alforge"
+) -> Any:
+    """Submit a campaign to a running Prefect server; return a handle (flow-run id, campaign name).
+
+    The handle's ``.status()`` and ``.wait()`` follow the run. ``server`` is the server's URL
+    (default ``PREFECT_API_URL``); ``deployment`` picks a work-pool deployment
+    (``campaign/alforge-cpu``) instead of the one `alforge serve` serves.
+    """
     from alforge.flows.launch import launch as _launch
 
     campaign = Campaign(spec)
-    return _launch(campaign.spec, server=server)
+    return _launch(campaign.spec, server=server, deployment=deployment)
 
 
 def _progress_loop(name: str, spec: CampaignSpec, console: Console, stop: threading.Event) -> None:

@@ -194,13 +194,25 @@ def server(
 ) -> None:
     """Start a local Prefect server (SQLite by default; PostgreSQL via PREFECT_API_DATABASE_CONNECTION_URL)."""
     import os
-    import subprocess
 
-    console.print(f"Prefect server on http://{host}:{port}; point clients at it with")
-    console.print(f"  export PREFECT_API_URL=http://{host}:{port}/api")
+    from alforge.settings import redact_url
+
     env = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", **os.environ}
+    database = env.get("PREFECT_API_DATABASE_CONNECTION_URL", "")
+    scheme, _, rest = database.partition("://")
+    if scheme in {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}:
+        database = env["PREFECT_API_DATABASE_CONNECTION_URL"] = f"postgresql+asyncpg://{rest}"  # Prefect's driver
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
+    where = redact_url(database) if database else "SQLite in PREFECT_HOME"
+    console.print(f"Prefect server on http://{host}:{port}, database {where}; point clients at it with")
+    console.print(f"  export PREFECT_API_URL=http://{shown}:{port}/api")
+    sys.stdout.flush()
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
-    raise typer.Exit(subprocess.call(command, env=env))
+    try:  # the server replaces this process, so SIGTERM/SIGINT reach it directly (docker stop, Ctrl-C)
+        os.execve(sys.executable, command, env)
+    except OSError as exc:
+        msg = f"cannot start `{' '.join(command[1:])}` ({exc.strerror}); check the Python at {sys.executable}"
+        raise AlforgeError(msg) from None
 
 
 @app.command()
@@ -209,25 +221,25 @@ def serve(
     spec: Annotated[list[Path] | None, typer.Argument(help="Specs whose campaigns to serve.")] = None,
     cron: Annotated[str | None, typer.Option(help="Cron schedule for every spec given (else each spec's own).")] = None,
     limit: Annotated[int | None, typer.Option(help="Most flow runs at once.", min=1)] = None,
+    pool: Annotated[
+        str | None,
+        typer.Option(help="Register the deployments on this work pool (`prefect worker start`) instead of serving."),
+    ] = None,
 ) -> None:
     """Register the `campaign` deployments (generic + scheduled per spec) and serve them."""
     from alforge.api import _quiet_prefect
     from alforge.config import load_spec
 
     specs = [load_spec(path) for path in spec or []]
-    if cron is not None:
-        from datetime import datetime
-
-        from cronsim import CronSim, CronSimError
-
-        try:
-            CronSim(cron, datetime.now())
-        except CronSimError as exc:
-            msg = f"--cron {cron!r} is not a valid cron expression ({exc}); e.g. '*/10 * * * *'"
-            raise AlforgeError(msg) from None
     _quiet_prefect()
-    from alforge.flows.deploy import serve_campaigns
+    from alforge.flows.deploy import check_cron, deploy_campaigns, serve_campaigns
 
+    if cron is not None:
+        check_cron(cron, "--cron")
+    if pool is not None:
+        for name in deploy_campaigns(specs, cron=cron, work_pool=pool):
+            console.print(f"registered {name} on work pool {pool}")
+        return
     serve_campaigns(specs, cron=cron, limit=limit)
 
 

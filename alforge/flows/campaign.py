@@ -12,6 +12,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.exceptions import TerminationSignal
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -109,7 +110,12 @@ def _publish(name: str, index: int, metrics: dict[str, Any], timings: dict[str, 
     )
 
 
-@flow(name="campaign", flow_run_name="campaign-{name}", log_prints=False)
+def _campaign_run_name() -> str:
+    params = flow_run.parameters
+    return f"campaign-{params.get('name') or (params.get('spec') or {}).get('name', 'unnamed')}"
+
+
+@flow(name="campaign", flow_run_name=_campaign_run_name, log_prints=False)
 def campaign(spec: dict[str, Any] | None = None, name: str | None = None) -> dict[str, Any]:
     """Run or resume a campaign until it converges or stops.
 
@@ -145,7 +151,7 @@ def campaign(spec: dict[str, Any] | None = None, name: str | None = None) -> dic
                 campaign_id, generation_id, index, campaign_spec.name, limits
             )
     except BaseException as exc:
-        state = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
+        state = "stopped" if isinstance(exc, KeyboardInterrupt | TerminationSignal) else "failed"
         steps.set_state(db, campaign_id, state, f"{type(exc).__name__}: {exc}"[:500])
         raise
     return {"campaign_id": campaign_id, "name": campaign_spec.name, **outcome}

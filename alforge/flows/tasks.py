@@ -10,7 +10,7 @@ from prefect.concurrency.sync import concurrency
 
 from alforge import steps
 from alforge.db import Database
-from alforge.flows.limits import TRAINING_TAG
+from alforge.flows.limits import LEASE_S, TRAINING_TAG
 from alforge.settings import get_settings
 
 
@@ -56,7 +56,7 @@ def label(campaign_id: int, calculation_id: int, limits: list[str] | None = None
     """
     if not limits:
         return steps.label_step(database(), campaign_id, calculation_id)
-    with concurrency(limits, occupy=1, strict=True):
+    with concurrency(limits, occupy=1, strict=True, lease_duration=LEASE_S):
         return steps.label_step(database(), campaign_id, calculation_id)
 
 
