@@ -1,0 +1,90 @@
+"""ASE calculator for any alforge potential, uncertainty included.
+
+Example
+-------
+>>> atoms.calc = model.calculator()                       # doctest: +SKIP
+>>> atoms.get_potential_energy(), atoms.get_forces()       # doctest: +SKIP
+>>> atoms.calc.results["energy_std"], atoms.calc.results["forces_std"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+from alforge.errors import ModelInputError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from alforge.models.base import Potential
+
+__all__ = ["PotentialCalculator"]
+
+
+class PotentialCalculator(Calculator):
+    """Energy, forces and their uncertainties from a fitted :class:`~alforge.models.base.Potential`.
+
+    Results (ASE shapes and units):
+
+    - ``energy``, ``free_energy``: predicted energy in eV (the model's mean);
+    - ``forces``: predicted forces in eV/Å, shape ``(N, 3)``, the exact negative gradient of
+      ``energy`` for GP models (so NVE dynamics conserve energy);
+    - ``energy_std``: standard deviation of the energy in eV;
+    - ``forces_std``: per-atom force uncertainty in eV/Å, shape ``(N,)``, the square root of the
+      mean over x, y, z of the component variances.
+
+    Parameters
+    ----------
+    model
+        A fitted potential.
+    **kwargs
+        Passed to :class:`ase.calculators.calculator.Calculator`.
+    """
+
+    implemented_properties: ClassVar[list[str]] = [  # type: ignore[misc]
+        "energy",
+        "free_energy",
+        "forces",
+        "energy_std",
+        "forces_std",
+    ]
+
+    def __init__(self, model: Potential, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+
+    def calculate(
+        self,
+        atoms: Atoms | None = None,
+        properties: Sequence[str] = ("energy",),
+        system_changes: Sequence[str] = tuple(all_changes),
+    ) -> None:
+        """Predict for ``atoms`` (all properties at once: the uncertainty costs little extra)."""
+        super().calculate(atoms, list(properties), list(system_changes))
+        numbers = self.model.numbers
+        if numbers is None:
+            msg = "the model is not fitted; call fit(frames) or load a saved model before using its calculator"
+            raise ModelInputError(msg)
+        if len(self.atoms) != len(numbers) or not np.array_equal(self.atoms.numbers, numbers):
+            msg = (
+                f"the structure is {self.atoms.get_chemical_formula()} but the model is for "
+                f"{Atoms(numbers).get_chemical_formula()} in a fixed atom order; use a model of this molecule"
+            )
+            raise ModelInputError(msg)
+        positions = self.atoms.positions
+        if not np.isfinite(positions).all():
+            msg = "the structure has non-finite coordinates; fix the structure (an MD run may have exploded)"
+            raise ModelInputError(msg)
+        prediction = self.model.predict_positions(positions[None], with_std=True)
+        energy = float(prediction.energy_eV[0])
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "forces": prediction.forces_eV_per_A[0],
+            "energy_std": float(prediction.energy_std_eV[0]),
+            "forces_std": prediction.forces_std_eV_per_A[0],
+        }

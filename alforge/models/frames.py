@@ -1,0 +1,132 @@
+"""Checks that turn frames into arrays for a potential, with one-line errors."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from ase import Atoms
+from ase.symbols import Symbols
+
+from alforge.data import is_labelled
+from alforge.errors import ModelInputError
+
+__all__ = ["LEVEL_KEY", "level_hashes", "stack_labelled", "stack_positions"]
+
+LEVEL_KEY = "level_of_theory_hash"
+"""Key of ``atoms.info`` that holds the level-of-theory hash of a frame's label."""
+
+
+def _describe(numbers: np.ndarray) -> str:
+    symbols = Symbols(numbers)
+    return f"{symbols.get_chemical_formula()} (atom order {' '.join(symbols)})"
+
+
+def _check_finite(positions: np.ndarray, index: int) -> None:
+    bad = ~np.isfinite(positions).all(axis=1)
+    if bad.any():
+        atom = int(np.flatnonzero(bad)[0])
+        msg = (
+            f"frame {index}: atom {atom} has non-finite coordinates {positions[atom].tolist()}; "
+            "fix or drop this structure"
+        )
+        raise ModelInputError(msg)
+
+
+def stack_positions(frames: Sequence[Atoms], numbers: np.ndarray | None = None) -> np.ndarray:
+    """Positions of frames of one molecule, checked.
+
+    Parameters
+    ----------
+    frames
+        Structures with the same atoms in the same order.
+    numbers
+        Atomic numbers the frames must have (the model's molecule); default: those of frame 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        Positions in Å, shape ``(n, N, 3)``.
+
+    Raises
+    ------
+    ModelInputError
+        No frames, a different molecule or atom order, or non-finite coordinates.
+    """
+    if len(frames) == 0:
+        msg = "no structures given; pass at least one frame"
+        raise ModelInputError(msg)
+    reference = np.asarray(frames[0].numbers if numbers is None else numbers)
+    positions = np.empty((len(frames), len(reference), 3))
+    for i, atoms in enumerate(frames):
+        if not isinstance(atoms, Atoms):
+            msg = f"frame {i} is a {type(atoms).__name__}, not ase.Atoms; pass a list of ase.Atoms"
+            raise ModelInputError(msg)
+        if len(atoms) != len(reference) or not np.array_equal(atoms.numbers, reference):
+            msg = (
+                f"frame {i} is {_describe(atoms.numbers)} but the model is for {_describe(reference)}; "
+                "a global model takes one molecule in one atom order: fit one model per molecule "
+                "or reorder the atoms"
+            )
+            raise ModelInputError(msg)
+        frame_positions = atoms.get_positions()
+        _check_finite(frame_positions, i)
+        positions[i] = frame_positions
+    return positions
+
+
+def stack_labelled(
+    frames: Sequence[Atoms], numbers: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Positions, energies and forces of labelled frames of one molecule.
+
+    Parameters
+    ----------
+    frames
+        Labelled frames (see :mod:`alforge.data`).
+    numbers
+        Atomic numbers the frames must have; default: those of frame 0.
+
+    Returns
+    -------
+    numbers : numpy.ndarray
+        Atomic numbers, shape ``(N,)``.
+    positions : numpy.ndarray
+        Positions in Å, shape ``(n, N, 3)``.
+    energies : numpy.ndarray
+        Reference energies in eV, shape ``(n,)``.
+    forces : numpy.ndarray
+        Reference forces in eV/Å, shape ``(n, N, 3)``.
+
+    Raises
+    ------
+    ModelInputError
+        No frames, an unlabelled frame, mixed molecules, or non-finite numbers.
+    """
+    if len(frames) == 0:
+        msg = "no training structures; give at least one labelled frame"
+        raise ModelInputError(msg)
+    positions = stack_positions(frames, numbers)
+    energies = np.empty(len(frames))
+    forces = np.empty_like(positions)
+    for i, atoms in enumerate(frames):
+        if not is_labelled(atoms):
+            msg = f"frame {i} has no reference energy and forces; label it first (alforge label)"
+            raise ModelInputError(msg)
+        energy = float(atoms.calc.results["energy"])
+        frame_forces = np.asarray(atoms.calc.results["forces"], dtype=float)
+        if not math.isfinite(energy) or frame_forces.shape != (len(atoms), 3):
+            msg = f"frame {i}: energy is {energy} and forces have shape {frame_forces.shape}; relabel it"
+            raise ModelInputError(msg)
+        if not np.isfinite(frame_forces).all():
+            msg = f"frame {i}: forces contain NaN or infinity; drop this frame or relabel it"
+            raise ModelInputError(msg)
+        energies[i] = energy
+        forces[i] = frame_forces
+    return np.asarray(frames[0].numbers), positions, energies, forces
+
+
+def level_hashes(frames: Sequence[Atoms]) -> set[str]:
+    """Distinct level-of-theory hashes carried in ``atoms.info[LEVEL_KEY]`` (frames without one are skipped)."""
+    return {str(atoms.info[LEVEL_KEY]) for atoms in frames if atoms.info.get(LEVEL_KEY)}

@@ -1,0 +1,500 @@
+"""Gradient-domain Gaussian-process potential of one molecule (symmetrised, energies + forces).
+
+The energy is a GP over inverse interatomic distances with a permutation-symmetrised Matérn-5/2
+(or RBF) kernel (:class:`~alforge.models.gdml_kernel.GDMLKernel`); training uses energies *and*
+forces through the kernel's derivatives, and predicted forces are the exact negative gradient of
+the predicted energy, so MD on the model conserves energy. Hyperparameters come from the
+marginal likelihood (:mod:`~alforge.models.hyperparameter_search`); the solve is exact (Cholesky)
+while the kernel matrix fits in memory and sparse (inducing structures) beyond
+(:mod:`~alforge.models.gp_solvers`). Predictions run through
+:class:`~alforge.models.gdml_posterior.GDMLPosterior`.
+
+Example
+-------
+>>> model = GPPotential(kernel="matern52")              # doctest: +SKIP
+>>> report = model.fit(frames)                          # labelled frames of one molecule
+>>> atoms.calc = model.calculator()                     # energy, forces, energy_std, forces_std
+>>> model.save("ethanol.pt")
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import psutil
+import torch
+from ase import Atoms
+from gpytorch.constraints import GreaterThan
+from gpytorch.kernels import ScaleKernel
+
+from alforge.errors import FitError, ModelError
+from alforge.models.base import Potential, resolve_device, resolve_dtype
+from alforge.models.fit_report import FitReport
+from alforge.models.frames import stack_positions
+from alforge.models.gdml_kernel import GDMLKernel
+from alforge.models.gdml_posterior import GDMLPosterior
+from alforge.models.gp_solvers import GPSolution, farthest_point_indices, solve_exact, solve_sparse
+from alforge.models.gradient_noise import GradientNoise
+from alforge.models.hyperparameter_search import optimise_hyperparameters
+from alforge.models.matern52_gdml_kernel import Matern52GDMLKernel
+from alforge.models.prediction import Prediction
+from alforge.models.rbf_gdml_kernel import RBFGDMLKernel
+from alforge.models.symmetries import find_symmetries
+
+__all__ = ["KERNELS", "GPPotential"]
+
+KERNELS: dict[str, type[GDMLKernel]] = {"matern52": Matern52GDMLKernel, "rbf": RBFGDMLKernel}
+_SOLVERS = ("auto", "exact", "sparse")
+_EXACT_VARIANCE_MAX_ROWS = 2000
+_DEFAULT_VARIANCE_RANK = 128
+
+
+class GPPotential(Potential):
+    """Symmetrised gradient-domain GP on inverse distances, trained on energies and forces.
+
+    Parameters
+    ----------
+    kernel
+        Radial profile: ``"matern52"`` (default, as sGDML) or ``"rbf"``.
+    symmetries
+        ``"auto"``: automorphisms of the bond graph of the first training structure;
+        ``"none"``: no symmetrisation; or an integer array ``(S, N)`` of atom permutations.
+    bond_scale
+        Bond criterion for ``"auto"`` (see :func:`~alforge.models.symmetries.bond_graph`).
+    max_symmetries
+        Largest permutation group accepted for ``"auto"``.
+    optimize
+        Maximise the marginal likelihood; with ``False`` the hyperparameters below are used as
+        given (all four are then required).
+    n_hyperparameter_structures
+        The marginal likelihood is maximised on a random subset of at most this many training
+        structures (its cost grows with the cube of the size); the final solve uses all.
+    max_iterations
+        L-BFGS iterations of the search.
+    lengthscale, signal_variance_eV2, energy_noise_eV, force_noise_eV_per_A
+        Fixed hyperparameters (descriptor length scale in 1/Å, signal variance in eV², noise
+        standard deviations) for ``optimize=False``.
+    min_force_noise_eV_per_A, min_energy_noise_eV
+        Lower bounds of the noise standard deviations (GPyTorch constraints); they keep the
+        kernel matrix well conditioned.
+    solver
+        ``"auto"`` (exact when the ``M × M`` kernel matrix fits in half the free memory, else
+        sparse), ``"exact"`` or ``"sparse"``.
+    n_inducing
+        Inducing structures of the sparse solver (default: as many as keep the inducing
+        kernel at ≤ 6000 rows).
+    variance_rank
+        Rank of the precomputed variance factor: ``"auto"`` (exact up to 2000 kernel rows,
+        else 128), an integer, or ``None`` for always exact. Prediction cost grows with it.
+    n_neighbours
+        Nearest training structures whose outputs sharpen a low-rank variance (the local
+        correction of :class:`~alforge.models.gdml_posterior.GDMLPosterior`); 0 disables it.
+    device
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    dtype
+        ``"float64"`` (default) or ``"float32"``.
+    seed
+        Seed of the subset choice and the randomised factorisation.
+    """
+
+    kind: ClassVar[str] = "gp"
+
+    def __init__(
+        self,
+        kernel: str = "matern52",
+        *,
+        symmetries: str | np.ndarray = "auto",
+        bond_scale: float = 1.2,
+        max_symmetries: int = 1000,
+        optimize: bool = True,
+        n_hyperparameter_structures: int = 100,
+        max_iterations: int = 50,
+        lengthscale: float | None = None,
+        signal_variance_eV2: float | None = None,
+        energy_noise_eV: float | None = None,
+        force_noise_eV_per_A: float | None = None,
+        min_force_noise_eV_per_A: float = 1e-3,
+        min_energy_noise_eV: float = 1e-3,
+        solver: str = "auto",
+        n_inducing: int | None = None,
+        variance_rank: int | str | None = "auto",
+        n_neighbours: int = 8,
+        device: str = "auto",
+        dtype: str = "float64",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if kernel not in KERNELS:
+            msg = f"unknown kernel {kernel!r}; use one of {sorted(KERNELS)}"
+            raise ModelError(msg)
+        if solver not in _SOLVERS:
+            msg = f"unknown solver {solver!r}; use one of {list(_SOLVERS)}"
+            raise ModelError(msg)
+        if isinstance(symmetries, str) and symmetries not in ("auto", "none"):
+            msg = f"symmetries={symmetries!r} is not understood; use 'auto', 'none' or an (S, N) permutation array"
+            raise ModelError(msg)
+        fixed = (lengthscale, signal_variance_eV2, energy_noise_eV, force_noise_eV_per_A)
+        if not optimize and any(v is None for v in fixed):
+            msg = (
+                "optimize=False needs lengthscale, signal_variance_eV2, energy_noise_eV and "
+                "force_noise_eV_per_A; give all four or use optimize=True"
+            )
+            raise ModelError(msg)
+        if variance_rank is not None and variance_rank != "auto" and int(variance_rank) < 1:
+            msg = f"variance_rank={variance_rank!r} must be a positive integer, 'auto' or None"
+            raise ModelError(msg)
+        self.kernel_name = kernel
+        self.symmetries_option = symmetries
+        self.bond_scale = bond_scale
+        self.max_symmetries = max_symmetries
+        self.optimize = optimize
+        self.n_hyperparameter_structures = n_hyperparameter_structures
+        self.max_iterations = max_iterations
+        self.fixed_hyperparameters = fixed
+        self.min_force_noise_eV_per_A = min_force_noise_eV_per_A
+        self.min_energy_noise_eV = min_energy_noise_eV
+        self.solver = solver
+        self.n_inducing = n_inducing
+        self.variance_rank = variance_rank
+        self.n_neighbours = n_neighbours
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype)
+        self.seed = seed
+        self.permutations: np.ndarray | None = None
+        self.covar_module: ScaleKernel | None = None
+        self.noise: GradientNoise | None = None
+        self.prior_mean_eV = 0.0
+        self.posterior: GDMLPosterior | None = None
+        self._solver_used = solver
+
+    # ---- modules ---------------------------------------------------------------------------
+    def _build_modules(self, n_atoms: int) -> tuple[ScaleKernel, GradientNoise]:
+        base = KERNELS[self.kernel_name](n_atoms, self.permutations)
+        covar = ScaleKernel(base, outputscale_constraint=GreaterThan(1e-12, torch.exp, torch.log))
+        noise = GradientNoise(
+            energy_noise_constraint=GreaterThan(self.min_energy_noise_eV**2, torch.exp, torch.log),
+            force_noise_constraint=GreaterThan(self.min_force_noise_eV_per_A**2, torch.exp, torch.log),
+        )
+        return covar.to(self.device, self.dtype), noise.to(self.device, self.dtype)
+
+    def set_hyperparameters(self, hyperparameters: dict[str, Any]) -> None:
+        """Fix the hyperparameters (as returned by :attr:`hyperparameters`) and stop optimising them."""
+        try:
+            self.fixed_hyperparameters = (
+                float(hyperparameters["lengthscale_per_A"]),
+                float(hyperparameters["signal_variance_eV2"]),
+                float(hyperparameters["energy_noise_eV"]),
+                float(hyperparameters["force_noise_eV_per_A"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = f"hyperparameters lack {exc}; pass the dict of a fitted GP's .hyperparameters"
+            raise ModelError(msg) from exc
+        self.optimize = False
+
+    def _apply_fixed(self, covar: ScaleKernel, noise: GradientNoise) -> None:
+        lengthscale, signal, energy_noise, force_noise = self.fixed_hyperparameters
+        for name, value in zip(("lengthscale", "signal_variance_eV2"), (lengthscale, signal), strict=True):
+            if value is None or not value > 0:
+                msg = f"{name}={value!r} must be positive"
+                raise ModelError(msg)
+        like = {"dtype": self.dtype, "device": self.device}
+        covar.base_kernel.lengthscale = torch.tensor(lengthscale, **like)
+        covar.outputscale = torch.tensor(signal, **like)
+        noise.energy_noise = max(float(energy_noise or 0.0) ** 2, 1.0001 * self.min_energy_noise_eV**2)
+        noise.force_noise = max(float(force_noise or 0.0) ** 2, 1.0001 * self.min_force_noise_eV_per_A**2)
+
+    # ---- fitting ---------------------------------------------------------------------------
+    def _resolve_permutations(self, numbers: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        option = self.symmetries_option
+        if isinstance(option, str):
+            if option == "none":
+                return np.arange(len(numbers))[None, :]
+            return find_symmetries(
+                numbers, positions, scale=self.bond_scale, max_symmetries=self.max_symmetries
+            )
+        perms = np.asarray(option, dtype=np.int64)
+        if perms.ndim != 2 or perms.shape[1] != len(numbers):
+            msg = f"symmetries have shape {perms.shape}, expected (S, {len(numbers)}); give atom permutations"
+            raise ModelError(msg)
+        for perm in perms:
+            if sorted(perm.tolist()) != list(range(len(numbers))) or not np.array_equal(numbers[perm], numbers):
+                msg = f"symmetry {perm.tolist()} is not a permutation of like atoms; fix the symmetries array"
+                raise ModelError(msg)
+        return perms
+
+    def _choose_solver(self, n_structures: int, n_outputs: int) -> str:
+        if self.solver != "auto":
+            return self.solver
+        rows = n_structures * n_outputs
+        itemsize = torch.finfo(self.dtype).bits // 8
+        if self.device.type == "cuda":
+            free = torch.cuda.mem_get_info(self.device)[0] / 2
+        else:
+            free = psutil.virtual_memory().available
+        return "exact" if rows * rows * itemsize <= 0.5 * free else "sparse"
+
+    def _variance_rank(self, rows: int) -> int | None:
+        if self.variance_rank is None:
+            return None
+        if self.variance_rank == "auto":
+            return None if rows <= _EXACT_VARIANCE_MAX_ROWS else _DEFAULT_VARIANCE_RANK
+        return int(self.variance_rank)
+
+    def _fit(
+        self,
+        numbers: np.ndarray,
+        positions_A: np.ndarray,
+        energies_eV: np.ndarray,
+        forces_eV_per_A: np.ndarray,
+        frames: Sequence[Atoms],
+    ) -> FitReport:
+        n_structures, n_atoms = positions_A.shape[:2]
+        n_outputs = 1 + 3 * n_atoms
+        self.permutations = self._resolve_permutations(np.asarray(numbers), positions_A[0])
+        covar, noise = self._build_modules(n_atoms)
+        as_tensor = {"device": self.device, "dtype": self.dtype}
+        x = torch.as_tensor(positions_A.reshape(n_structures, -1), **as_tensor)
+        prior_mean = float(energies_eV.mean())
+        targets = np.concatenate(
+            [(energies_eV - prior_mean)[:, None], -forces_eV_per_A.reshape(n_structures, -1)], axis=1
+        )
+        y = torch.as_tensor(targets.reshape(-1), **as_tensor)
+        notes: list[str] = []
+        start = time.perf_counter()
+        n_search = 0
+        if self.optimize:
+            generator = np.random.default_rng(self.seed)
+            n_search = min(n_structures, self.n_hyperparameter_structures)
+            subset = np.sort(generator.choice(n_structures, size=n_search, replace=False))
+            rows = (subset[:, None] * n_outputs + np.arange(n_outputs)).reshape(-1)
+            result = optimise_hyperparameters(
+                covar, noise, x[subset], y[rows], max_iterations=self.max_iterations
+            )
+            notes.append(
+                f"marginal likelihood maximised on {n_search} structures in {result.n_evaluations} evaluations"
+            )
+            notes.extend(result.notes)
+        else:
+            self._apply_fixed(covar, noise)
+        search_time = time.perf_counter() - start
+        for p in (*covar.parameters(), *noise.parameters()):
+            p.requires_grad_(False)
+        solution = self._solve(covar, noise, x, y, n_outputs)
+        notes.extend(solution.notes)
+        self.covar_module, self.noise, self.prior_mean_eV = covar, noise, prior_mean
+        self.posterior = self._make_posterior(
+            positions_A[solution.centre_indices.cpu().numpy()],
+            solution.weights,
+            solution.factor,
+            solution.local_basis,
+        )
+        hyper = self.hyperparameters
+        notes.extend(self._bound_notes(hyper))
+        return FitReport(
+            kind=self.kind,
+            n_structures=n_structures,
+            n_atoms=n_atoms,
+            solver=self._solver_used,
+            fit_time_s=0.0,
+            hyperparameters=hyper,
+            n_rows=n_structures * n_outputs,
+            variance=solution.variance,
+            hyperparameter_time_s=search_time,
+            n_hyperparameter_structures=n_search,
+            log_marginal_likelihood=solution.log_marginal_likelihood,
+            notes=notes,
+        )
+
+    def _solve(
+        self, covar: ScaleKernel, noise: GradientNoise, x: torch.Tensor, y: torch.Tensor, n_outputs: int
+    ) -> GPSolution:
+        n_structures = x.shape[0]
+        noise_diag = noise.diagonal(n_structures, n_outputs - 1).detach()
+        solver = self._choose_solver(n_structures, n_outputs)
+        self._solver_used = solver
+        if solver == "exact":
+            rank = self._variance_rank(n_structures * n_outputs)
+            return solve_exact(covar, noise_diag, x, y, variance_rank=rank, seed=self.seed)
+        n_inducing = self.n_inducing or max(1, 6000 // n_outputs)
+        n_inducing = min(n_inducing, n_structures)
+        base = covar.base_kernel
+        descriptors = base.descriptor(x.reshape(n_structures, base.n_atoms, 3))
+        inducing = farthest_point_indices(descriptors, base.descriptor_permutations, n_inducing)
+        rank = self._variance_rank(n_inducing * n_outputs)
+        return solve_sparse(covar, noise_diag, x, y, inducing, variance_rank=rank)
+
+    def _make_posterior(
+        self,
+        centres_A: np.ndarray,
+        weights: torch.Tensor,
+        factor: torch.Tensor | None,
+        local_basis: torch.Tensor | None,
+    ) -> GDMLPosterior:
+        covar, noise = self.covar_module, self.noise
+        if covar is None or noise is None:
+            msg = "the GP has no kernel; fit it first"
+            raise ModelError(msg)
+        n_atoms = centres_A.shape[1]
+        noise_variances = noise.diagonal(1, 3 * n_atoms).detach().to(self.device, self.dtype)
+        return GDMLPosterior(
+            covar.base_kernel,
+            lengthscale=float(covar.base_kernel.lengthscale.detach()),
+            outputscale=float(covar.outputscale.detach()),
+            prior_mean_eV=self.prior_mean_eV,
+            centres_A=torch.as_tensor(centres_A, device=self.device, dtype=self.dtype),
+            weights=weights.to(self.device, self.dtype).reshape(-1, 1 + 3 * n_atoms),
+            factor=None if factor is None else factor.to(self.device, self.dtype),
+            local_basis=None if local_basis is None else local_basis.to(self.device, self.dtype),
+            noise_variances=noise_variances,
+            n_neighbours=self.n_neighbours,
+        )
+
+    def _bound_notes(self, hyper: dict[str, Any]) -> list[str]:
+        notes = []
+        if hyper["force_noise_eV_per_A"] <= 1.01 * self.min_force_noise_eV_per_A:
+            notes.append(
+                f"force noise is at its lower bound {self.min_force_noise_eV_per_A} eV/Å "
+                "(very clean data or too small a bound)"
+            )
+        upper = float(self.covar_module.base_kernel.raw_lengthscale_constraint.upper_bound)
+        if math.isfinite(upper) and hyper["lengthscale_per_A"] >= 0.99 * upper:
+            notes.append(
+                f"length scale is at its upper search bound {upper:.3g} 1/Å (16 × the median "
+                "descriptor distance): the data look nearly harmonic"
+            )
+        if not all(math.isfinite(v) for v in hyper.values() if isinstance(v, float)):
+            msg = f"fitted hyperparameters are not finite: {hyper}; check the data or fix them (optimize=False)"
+            raise FitError(msg)
+        return notes
+
+    # ---- prediction ------------------------------------------------------------------------
+    def _require_posterior(self) -> GDMLPosterior:
+        self._require_fitted()
+        if self.posterior is None:
+            msg = "the GP is not fitted; call fit(frames) first or load a saved model"
+            raise ModelError(msg)
+        return self.posterior
+
+    def predict_positions(self, positions_A: np.ndarray, *, with_std: bool = True) -> Prediction:
+        """Predict from positions in Å, shape ``(n, N, 3)`` (see :meth:`Potential.predict`)."""
+        posterior = self._require_posterior()
+        positions = torch.as_tensor(np.asarray(positions_A), device=posterior.device, dtype=posterior.dtype)
+        with torch.no_grad():
+            out = posterior(positions, with_variance=with_std)
+        energy = out.energy_eV.cpu().numpy().astype(float)
+        forces = out.forces_eV_per_A.cpu().numpy().astype(float)
+        if out.energy_var_eV2 is None or out.forces_var_eV2_per_A2 is None:
+            return Prediction(energy, forces, np.zeros_like(energy), np.zeros(forces.shape[:2]))
+        energy_std = out.energy_var_eV2.sqrt().cpu().numpy().astype(float)
+        forces_std = out.forces_var_eV2_per_A2.mean(-1).sqrt().cpu().numpy().astype(float)
+        return Prediction(energy, forces, energy_std, forces_std)
+
+    def predict_force_variances(self, positions_A: np.ndarray) -> np.ndarray:
+        """Posterior variance of every force component in (eV/Å)², shape ``(n, N, 3)``."""
+        posterior = self._require_posterior()
+        positions = torch.as_tensor(np.asarray(positions_A), device=posterior.device, dtype=posterior.dtype)
+        with torch.no_grad():
+            out = posterior(positions, with_variance=True)
+        if out.forces_var_eV2_per_A2 is None:
+            msg = "this GP has no variance factor; refit it"
+            raise ModelError(msg)
+        return out.forces_var_eV2_per_A2.cpu().numpy().astype(float)
+
+    def descriptor(self, frames: Sequence[Atoms]) -> np.ndarray:
+        """Inverse interatomic distances in 1/Å, shape ``(n, N (N - 1) / 2)``."""
+        numbers = self._require_fitted()
+        positions = torch.as_tensor(stack_positions(frames, numbers))
+        return self._require_posterior().descriptor(positions).numpy()
+
+    # ---- hyperparameters -------------------------------------------------------------------
+    @property
+    def force_noise_eV_per_A(self) -> float:
+        """Fitted force noise standard deviation per component in eV/Å."""
+        if self.noise is None:
+            msg = "the GP is not fitted; call fit(frames) first"
+            raise ModelError(msg)
+        return float(self.noise.force_noise.detach().sqrt())
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """Kernel, length scale (1/Å), signal variance (eV²), noises, prior mean, symmetries."""
+        if self.covar_module is None or self.noise is None:
+            msg = "the GP is not fitted; call fit(frames) first"
+            raise ModelError(msg)
+        return {
+            "kernel": self.kernel_name,
+            "lengthscale_per_A": float(self.covar_module.base_kernel.lengthscale.detach()),
+            "signal_variance_eV2": float(self.covar_module.outputscale.detach()),
+            "energy_noise_eV": float(self.noise.energy_noise.detach().sqrt()),
+            "force_noise_eV_per_A": float(self.noise.force_noise.detach().sqrt()),
+            "prior_mean_eV": float(self.prior_mean_eV),
+            "n_symmetries": int(self.covar_module.base_kernel.n_symmetries),
+        }
+
+    # ---- persistence -----------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        posterior = self._require_posterior()
+        hyper = self.hyperparameters
+        return {
+            "options": {
+                "kernel": self.kernel_name,
+                "bond_scale": self.bond_scale,
+                "max_symmetries": self.max_symmetries,
+                "n_hyperparameter_structures": self.n_hyperparameter_structures,
+                "max_iterations": self.max_iterations,
+                "min_force_noise_eV_per_A": self.min_force_noise_eV_per_A,
+                "min_energy_noise_eV": self.min_energy_noise_eV,
+                "solver": self.solver,
+                "n_inducing": self.n_inducing,
+                "variance_rank": self.variance_rank,
+                "n_neighbours": self.n_neighbours,
+                "dtype": str(self.dtype).removeprefix("torch."),
+                "seed": self.seed,
+            },
+            "descriptor": {"name": "inverse_distance", "n_atoms": int(posterior.descriptor.n_atoms)},
+            "permutations": torch.as_tensor(self.permutations),
+            "hyperparameters": hyper,
+            "noise_state": {k: v.cpu() for k, v in self.noise.state_dict().items()},
+            "centres_A": posterior.centres_A.cpu(),
+            "weights": posterior.weights.cpu(),
+            "factor": None if posterior.factor is None else posterior.factor.cpu(),
+            "local_basis": None if posterior.local_basis is None else posterior.local_basis.cpu(),
+        }
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any]) -> Self:
+        try:
+            options = dict(state["options"])
+            hyper = state["hyperparameters"]
+            model = cls(
+                options.pop("kernel"),
+                symmetries=state["permutations"].numpy(),
+                optimize=False,
+                lengthscale=hyper["lengthscale_per_A"],
+                signal_variance_eV2=hyper["signal_variance_eV2"],
+                energy_noise_eV=hyper["energy_noise_eV"],
+                force_noise_eV_per_A=hyper["force_noise_eV_per_A"],
+                device="auto",
+                **options,
+            )
+            centres = state["centres_A"]
+            model.permutations = state["permutations"].numpy()
+            covar, noise = model._build_modules(int(state["descriptor"]["n_atoms"]))
+            model._apply_fixed(covar, noise)
+            # The raw noise parameters restore the fitted noise bit for bit; setting it through
+            # the constrained property would clamp a value fitted onto its floor.
+            noise.load_state_dict(state["noise_state"])
+            noise.to(model.device, model.dtype)
+            model.covar_module, model.noise = covar, noise
+            model.prior_mean_eV = float(hyper["prior_mean_eV"])
+            model.posterior = model._make_posterior(
+                centres.numpy(), state["weights"], state["factor"], state.get("local_basis")
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            msg = f"the GP model state is incomplete ({exc!r}); the file is corrupt or from another version, refit"
+            raise ModelError(msg) from exc
+        return model

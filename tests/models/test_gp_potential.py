@@ -1,0 +1,99 @@
+"""The gradient-domain GP: the shared potential tests plus GP-specific ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from base_potential_test_case import BasePotentialTestCase
+
+from alforge.errors import ModelError
+from alforge.models import GPPotential, Potential
+
+
+class TestGPPotential(BasePotentialTestCase):
+    def make_model(self) -> Potential:
+        return GPPotential("matern52", max_iterations=20, seed=0)
+
+    def test_uses_methane_symmetries_and_exact_solver(self, model):
+        assert model.hyperparameters["n_symmetries"] == 24
+        assert model.fit_report.solver == "exact"
+        assert model.fit_report.variance == "exact"
+
+    def test_posterior_variance_near_noise_at_training_points(self, model, methane):
+        std = model.predict(methane.train).forces_std_eV_per_A
+        assert std.mean() < 3 * model.force_noise_eV_per_A
+
+
+def test_rbf_kernel_and_float32_fit(methane):
+    model = GPPotential("rbf", max_iterations=10, dtype="float32", device="cpu")
+    model.fit(methane.train[:15])
+    prediction = model.predict(methane.test[:3])
+    reference = np.array([f.get_forces() for f in methane.test[:3]])
+    assert prediction.forces_eV_per_A.dtype == np.float64
+    assert np.abs(prediction.forces_eV_per_A - reference).mean() < 0.05 * np.abs(reference).mean()
+
+
+def test_fixed_hyperparameters_skip_the_search(methane):
+    fitted = GPPotential(max_iterations=10).fit(methane.train[:10]).hyperparameters
+    model = GPPotential(
+        optimize=False,
+        lengthscale=fitted["lengthscale_per_A"],
+        signal_variance_eV2=fitted["signal_variance_eV2"],
+        energy_noise_eV=fitted["energy_noise_eV"],
+        force_noise_eV_per_A=fitted["force_noise_eV_per_A"],
+    )
+    report = model.fit(methane.train[:10])
+    assert report.n_hyperparameter_structures == 0
+    assert report.hyperparameters["lengthscale_per_A"] == pytest.approx(fitted["lengthscale_per_A"])
+
+
+def test_sparse_solver_and_low_rank_variance(methane):
+    exact = GPPotential(max_iterations=10).fit(methane.train).hyperparameters
+    options = {
+        "optimize": False,
+        "lengthscale": exact["lengthscale_per_A"],
+        "signal_variance_eV2": exact["signal_variance_eV2"],
+        "energy_noise_eV": exact["energy_noise_eV"],
+        "force_noise_eV_per_A": exact["force_noise_eV_per_A"],
+    }
+    sparse = GPPotential(solver="sparse", n_inducing=30, **options)
+    assert sparse.fit(methane.train).solver == "sparse"
+    low_rank = GPPotential(variance_rank=60, **options)
+    assert low_rank.fit(methane.train).variance.startswith("low-rank(60)")
+    model = GPPotential(**options)
+    model.fit(methane.train)
+    full = model.predict(methane.test)
+    np.testing.assert_allclose(sparse.predict(methane.test).forces_eV_per_A, full.forces_eV_per_A, atol=5e-3)
+    approx = low_rank.predict(methane.test)
+    np.testing.assert_array_equal(approx.forces_eV_per_A, full.forces_eV_per_A)
+    assert np.all(approx.forces_std_eV_per_A >= full.forces_std_eV_per_A - 1e-9)
+
+
+def test_symmetries_none_and_explicit(methane):
+    model = GPPotential(symmetries="none", max_iterations=5).fit(methane.train[:8])
+    assert model.hyperparameters["n_symmetries"] == 1
+    with pytest.raises(ModelError, match="not a permutation of like atoms"):
+        GPPotential(symmetries=np.array([[1, 0, 2, 3, 4]])).fit(methane.train[:3])
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"kernel": "cosine"}, "unknown kernel 'cosine'"),
+        ({"solver": "magic"}, "unknown solver"),
+        ({"optimize": False}, "optimize=False needs"),
+        ({"device": "tpu"}, "unknown device"),
+        ({"dtype": "float16"}, "unknown dtype"),
+        ({"symmetries": "some"}, "symmetries='some'"),
+    ],
+)
+def test_bad_options(options, match):
+    with pytest.raises(ModelError, match=match):
+        GPPotential(**options)
+
+
+def test_unfitted_model_refuses_to_predict(methane):
+    with pytest.raises(ModelError, match="not fitted"):
+        GPPotential().predict(methane.test[:1])
+    with pytest.raises(ModelError, match="not fitted"):
+        GPPotential().calculator()
