@@ -19,7 +19,7 @@ fi
 
 stamp=.venv/.alforge-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  "${pip[@]}" install -e ".[test]"
+  "${pip[@]}" install -e ".[test,bench]"
   touch "$stamp"
 fi
 
