@@ -19,6 +19,7 @@ __all__ = ["KINDS", "build_model", "load_model", "model_class"]
 KINDS: dict[str, str] = {
     "gp": "alforge.models.gp_potential:GPPotential",
     "committee": "alforge.models.committee_potential:CommitteePotential",
+    "local": "alforge.models.local_gp_potential:LocalGPPotential",
 }
 
 
@@ -38,7 +39,7 @@ def model_class(kind: str) -> type[Potential]:
 
 
 def build_model(kind: str, **options: Any) -> Potential:
-    """A new, unfitted potential of ``kind`` (``"gp"`` or ``"committee"``) with ``options``.
+    """A new, unfitted potential of ``kind`` (``"gp"``, ``"committee"`` or ``"local"``) with ``options``.
 
     Example
     -------

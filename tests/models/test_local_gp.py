@@ -1,0 +1,316 @@
+"""Local (two- and three-body) GP potential: physics against analytic potentials, any atom count.
+
+The shared :class:`BasePotentialTestCase` assumes one molecule in a fixed atom order (methane,
+descriptor of size 10, a fixed-molecule calculator check), so the local model gets equivalent
+tests here on Lennard-Jones and Stillinger–Weber systems whose atom count varies.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from scipy.spatial.transform import Rotation
+
+from alforge.data import labelled
+from alforge.errors import ModelError, ModelInputError
+from alforge.models.local_gp_potential import LocalGPPotential
+from alforge.models.local_reference_potentials import (
+    ARGON_SIGMA_A,
+    lennard_jones_oracle,
+    random_structures,
+    stillinger_weber_oracle,
+)
+from alforge.models.model_file import read_model_file
+from alforge.models.registry import KINDS, load_model
+
+torch.set_num_threads(1)
+
+SIGMA_AR_A = ARGON_SIGMA_A
+LJ_CUTOFF_A = 2.5 * SIGMA_AR_A
+SW_CUTOFF_A = 3.9  # Stillinger–Weber's own cutoff a·σ is 3.77 Å
+
+
+@pytest.fixture(scope="module")
+def lj_data() -> tuple[list[Atoms], list[Atoms]]:
+    """100 training and 20 held-out periodic argon boxes of 8, 12 or 16 atoms (ASE Lennard-Jones labels)."""
+    frames = random_structures(
+        lennard_jones_oracle(cutoff_A=LJ_CUTOFF_A),
+        120,
+        n_atoms=[8, 12, 16],
+        density_per_A3=0.5 / SIGMA_AR_A**3,
+        min_distance_A=0.9 * SIGMA_AR_A,
+        symbol="Ar",
+        periodic=True,
+        seed=0,
+    )
+    return frames[:100], frames[100:]
+
+
+@pytest.fixture(scope="module")
+def lj_model(lj_data) -> LocalGPPotential:
+    model = LocalGPPotential(
+        three_body=False,
+        pair_cutoff_A=LJ_CUTOFF_A,
+        n_pair_inducing=64,
+        n_hyperparameter_structures=12,
+        max_iterations=20,
+        min_energy_noise_eV=1e-8,
+        min_force_noise_eV_per_A=1e-8,
+    )
+    model.fit(lj_data[0])
+    return model
+
+
+@pytest.fixture(scope="module")
+def sw_data() -> tuple[list[Atoms], list[Atoms]]:
+    """40 training and 15 held-out periodic silicon boxes of 8 or 12 atoms (matscipy Stillinger–Weber labels)."""
+    frames = random_structures(
+        stillinger_weber_oracle(),
+        55,
+        n_atoms=[8, 12],
+        density_per_A3=0.045,
+        min_distance_A=2.1,
+        symbol="Si",
+        periodic=True,
+        seed=1,
+    )
+    return frames[:40], frames[40:]
+
+
+def _sw_model(three_body: bool) -> LocalGPPotential:
+    return LocalGPPotential(
+        three_body=three_body,
+        pair_cutoff_A=SW_CUTOFF_A,
+        triplet_cutoff_A=SW_CUTOFF_A,
+        n_pair_inducing=24,
+        n_triplet_inducing=64,
+        n_hyperparameter_structures=10,
+        max_iterations=15,
+        min_energy_noise_eV=1e-5,
+        min_force_noise_eV_per_A=1e-5,
+    )
+
+
+@pytest.fixture(scope="module")
+def sw_models(sw_data) -> dict[str, LocalGPPotential]:
+    models = {"two": _sw_model(False), "three": _sw_model(True)}
+    for model in models.values():
+        model.fit(sw_data[0])
+    return models
+
+
+def _forces(frames: list[Atoms]) -> np.ndarray:
+    return np.concatenate([f.get_forces().ravel() for f in frames])
+
+
+def _predicted_forces(model: LocalGPPotential, frames: list[Atoms]) -> np.ndarray:
+    return np.concatenate([p.forces_eV_per_A.ravel() for p in model.predict_each(frames)])
+
+
+def _numeric_forces(model: LocalGPPotential, atoms: Atoms, step_A: float = 1e-4) -> np.ndarray:
+    numeric = np.zeros((len(atoms), 3))
+    for atom in range(len(atoms)):
+        for axis in range(3):
+            plus, minus = atoms.copy(), atoms.copy()
+            plus.positions[atom, axis] += step_A
+            minus.positions[atom, axis] -= step_A
+            energies = model.predict_each([plus, minus], with_std=False)
+            numeric[atom, axis] = -(energies[0].energy_eV[0] - energies[1].energy_eV[0]) / (2 * step_A)
+    return numeric
+
+
+# ---- accuracy against analytic potentials ---------------------------------------------------
+def test_two_body_recovers_lennard_jones_forces(lj_model, lj_data):
+    reference = _forces(lj_data[1])
+    error = _predicted_forces(lj_model, lj_data[1]) - reference
+    rms_force = np.sqrt((reference**2).mean())
+    assert np.sqrt((error**2).mean()) < 1e-3 * rms_force
+
+
+def test_periodic_training_transfers_to_a_cluster(lj_model):
+    """A local model trained on periodic boxes predicts an open cluster of another size."""
+    (cluster,) = random_structures(
+        lennard_jones_oracle(cutoff_A=LJ_CUTOFF_A),
+        1,
+        n_atoms=[6],
+        density_per_A3=0.5 / SIGMA_AR_A**3,
+        min_distance_A=0.95 * SIGMA_AR_A,
+        symbol="Ar",
+        periodic=False,
+        seed=7,
+    )
+    prediction = lj_model.predict([cluster])
+    assert prediction.forces_eV_per_A.shape == (1, 6, 3)
+    reference = cluster.get_forces()
+    scale = np.sqrt((reference**2).mean())
+    assert np.sqrt(((prediction.forces_eV_per_A[0] - reference) ** 2).mean()) < 1e-2 * scale
+
+
+def test_three_body_learns_stillinger_weber_where_two_body_cannot(sw_models, sw_data):
+    reference = _forces(sw_data[1])
+    mae = {name: np.abs(_predicted_forces(m, sw_data[1]) - reference).mean() for name, m in sw_models.items()}
+    assert mae["three"] < 0.25 * mae["two"], mae
+    assert mae["three"] < 0.1 * np.abs(reference).mean(), mae
+
+
+# ---- physics of the model --------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["lj", "sw"])
+def test_forces_are_minus_the_energy_gradient(which, lj_model, lj_data, sw_models, sw_data):
+    model, atoms = (lj_model, lj_data[1][0]) if which == "lj" else (sw_models["three"], sw_data[1][0])
+    forces = model.predict([atoms]).forces_eV_per_A[0]
+    numeric = _numeric_forces(model, atoms)
+    np.testing.assert_allclose(forces, numeric, rtol=0, atol=1e-5 * np.abs(forces).max() + 1e-7)
+
+
+def test_invariant_under_rotation_translation_and_permutation(sw_models, sw_data):
+    model = sw_models["three"]
+    frame = sw_data[1][1]
+    cluster = Atoms(frame.numbers, frame.positions)  # open cluster: rotations are symmetries
+    rotation = Rotation.random(random_state=3).as_matrix()
+    moved = Atoms(cluster.numbers, cluster.positions @ rotation.T + [1.5, -2.0, 0.7])
+    perm = np.random.default_rng(4).permutation(len(cluster))
+    swapped = Atoms(cluster.numbers[perm], cluster.positions[perm])
+    before, after, permuted = model.predict([cluster]), model.predict([moved]), model.predict([swapped])
+    np.testing.assert_allclose(after.energy_eV, before.energy_eV, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(after.forces_eV_per_A[0], before.forces_eV_per_A[0] @ rotation.T, atol=1e-8)
+    np.testing.assert_allclose(after.forces_std_eV_per_A, before.forces_std_eV_per_A, rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(permuted.energy_eV, before.energy_eV, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(permuted.forces_eV_per_A[0], before.forces_eV_per_A[0][perm], atol=1e-8)
+
+
+def test_periodic_images_are_equivalent(lj_model, lj_data):
+    """Shifting every atom by a lattice vector or wrapping positions changes nothing."""
+    frame = lj_data[1][2]
+    shifted = Atoms(frame.numbers, frame.positions + frame.cell[0] + 0.3, cell=frame.cell, pbc=True)
+    wrapped = shifted.copy()
+    wrapped.wrap()
+    reference = lj_model.predict([frame])
+    for other in (shifted, wrapped):
+        prediction = lj_model.predict([other])
+        np.testing.assert_allclose(prediction.energy_eV, reference.energy_eV, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(prediction.forces_eV_per_A, reference.forces_eV_per_A, atol=1e-9)
+
+
+def test_uncertainty_small_at_training_points_and_grows_away(sw_models, sw_data):
+    model = sw_models["three"]
+    train, test = sw_data
+    at_training = np.concatenate([p.forces_std_eV_per_A.ravel() for p in model.predict_each(train)]).mean()
+    held_out = np.concatenate([p.forces_std_eV_per_A.ravel() for p in model.predict_each(test)]).mean()
+    assert 0 < at_training < held_out
+    base = train[3]
+    direction = np.random.default_rng(11).normal(size=base.positions.shape)
+    stds = [
+        model.predict(
+            [Atoms(base.numbers, base.positions + a * direction, cell=base.cell, pbc=True)]
+        ).forces_std_eV_per_A.mean()
+        for a in (0.0, 0.1, 0.3)
+    ]
+    assert np.all(np.diff(stds) > 0), stds
+
+
+# ---- interface ---------------------------------------------------------------------------
+def test_variable_atom_counts_and_predictions(lj_model, lj_data):
+    frames = lj_data[1]
+    assert len({len(f) for f in frames}) > 1
+    with pytest.raises(ModelInputError, match="predict_each"):
+        lj_model.predict(frames)
+    parts = lj_model.predict_each(frames)
+    for frame, part in zip(frames, parts, strict=True):
+        assert part.forces_eV_per_A.shape == (1, len(frame), 3)
+        assert part.forces_std_eV_per_A.shape == (1, len(frame))
+        assert part.energy_std_eV[0] > 0
+    assert lj_model.descriptor(frames).shape == (len(frames), lj_model.inducing.n_columns)
+
+
+def test_calculator_results(sw_models, sw_data):
+    model = sw_models["three"]
+    frame = sw_data[1][0]
+    atoms = Atoms(frame.numbers, frame.positions, cell=frame.cell, pbc=True)
+    atoms.calc = model.calculator()
+    prediction = model.predict([frame])
+    assert atoms.get_potential_energy() == pytest.approx(prediction.energy_eV[0], abs=1e-10)
+    np.testing.assert_allclose(atoms.get_forces(), prediction.forces_eV_per_A[0], atol=1e-10)
+    assert atoms.calc.get_property("energy_std", atoms) == pytest.approx(prediction.energy_std_eV[0])
+    forces_std = atoms.calc.get_property("forces_std", atoms)
+    assert forces_std.shape == (len(frame),)
+    np.testing.assert_allclose(forces_std, prediction.forces_std_eV_per_A[0], atol=1e-12)
+    bigger = Atoms("Si16", np.random.default_rng(2).uniform(0, 8, size=(16, 3)))
+    bigger.calc = model.calculator()
+    assert bigger.get_forces().shape == (16, 3)
+
+
+def test_save_load_gives_identical_predictions(sw_models, sw_data, tmp_path: Path):
+    assert "local" in KINDS
+    model = sw_models["three"]
+    model.training_ids = list(range(40))
+    path = model.save(tmp_path / "local.pt")
+    kind, _ = read_model_file(path)
+    assert kind == "local"
+    loaded = load_model(path)
+    assert isinstance(loaded, LocalGPPotential)
+    assert loaded.hyperparameters == model.hyperparameters
+    assert loaded.training_ids == model.training_ids
+    before, after = model.predict_each(sw_data[1]), loaded.predict_each(sw_data[1])
+    for a, b in zip(before, after, strict=True):
+        for name in ("energy_eV", "forces_eV_per_A", "energy_std_eV", "forces_std_eV_per_A"):
+            np.testing.assert_array_equal(getattr(b, name), getattr(a, name))
+
+
+def test_fixed_hyperparameters_reproduce_the_fit(lj_model, lj_data):
+    again = LocalGPPotential(
+        three_body=False,
+        pair_cutoff_A=LJ_CUTOFF_A,
+        n_pair_inducing=64,
+        optimize=False,
+        hyperparameters=lj_model.hyperparameters,
+        min_energy_noise_eV=1e-8,
+        min_force_noise_eV_per_A=1e-8,
+    )
+    again.fit(lj_data[0])
+    np.testing.assert_allclose(
+        again.predict(lj_data[1][:1]).forces_eV_per_A, lj_model.predict(lj_data[1][:1]).forces_eV_per_A, atol=1e-8
+    )
+
+
+def test_hyperparameters_and_report(sw_models):
+    model = sw_models["three"]
+    json.dumps(model.hyperparameters)
+    report = model.fit_report
+    assert report is not None
+    assert report.kind == "local"
+    assert report.n_structures == 40
+    assert report.solver == "sparse"
+    assert report.fit_time_s > 0
+    assert model.force_noise_eV_per_A > 0
+    json.dumps(report.to_dict())
+
+
+# ---- bad inputs ------------------------------------------------------------------------------
+def test_refuses_bad_inputs(lj_model, lj_data):
+    with pytest.raises(ModelInputError, match="no training structures"):
+        LocalGPPotential().fit([])
+    unlabelled = Atoms(lj_data[0][1].numbers, lj_data[0][1].positions)
+    with pytest.raises(ModelInputError, match="frame 1 has no reference energy"):
+        LocalGPPotential().fit([lj_data[0][0], unlabelled])
+    with pytest.raises(ModelInputError, match="not trained on"):
+        lj_model.predict([Atoms("ArNe", [[0, 0, 0], [3, 0, 0]])])
+    nan = Atoms("Ar2", [[0, 0, 0], [np.nan, 0, 0]])
+    with pytest.raises(ModelInputError, match="non-finite"):
+        lj_model.predict([nan])
+    with pytest.raises(ModelError, match="triplet_cutoff_A"):
+        LocalGPPotential(pair_cutoff_A=3.0, triplet_cutoff_A=4.0)
+
+
+def test_refuses_mixed_levels_of_theory(lj_data):
+    frames = []
+    for i, frame in enumerate(lj_data[0][:4]):
+        copy = labelled(frame, frame.get_potential_energy(), frame.get_forces())
+        copy.info["level_of_theory_hash"] = "aaaa" if i < 2 else "bbbb"
+        frames.append(copy)
+    with pytest.raises(ModelInputError, match="mix levels of theory"):
+        LocalGPPotential(three_body=False).fit(frames)
