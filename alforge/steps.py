@@ -224,6 +224,8 @@ def build_model(ctx: CampaignContext) -> Any:
         options["kernel"] = m.kernel
         if isinstance(m.hyperparameters, dict):
             options.update(m.hyperparameters, optimize=False)
+    if m.kind == "local" and isinstance(m.hyperparameters, dict):
+        options.update(hyperparameters=dict(m.hyperparameters), optimize=False)
     if m.kind == "committee":
         options["size"] = m.committee_size
         options["seed"] = ctx.spec.seed

@@ -16,6 +16,7 @@ import numpy as np
 from ase import Atoms
 from scipy.stats import spearmanr
 
+from alforge.data import energy_of, forces_of
 from alforge.models.base import Potential
 from alforge.models.frames import stack_labelled
 
@@ -30,7 +31,7 @@ def evaluate(model: Potential, frames: Sequence[Atoms]) -> dict[str, Any]:
     model
         A fitted potential.
     frames
-        Labelled frames of the model's molecule.
+        Labelled frames of the model's molecule (of any size and composition for a ``"local"`` model).
 
     Returns
     -------
@@ -47,15 +48,27 @@ def evaluate(model: Potential, frames: Sequence[Atoms]) -> dict[str, Any]:
     ModelInputError
         Frames that are unlabelled or of another molecule.
     """
-    _, _, energies, forces = stack_labelled(frames, model.numbers)
-    start = time.perf_counter()
-    prediction = model.predict(frames)
-    elapsed = time.perf_counter() - start
-    energy_error = prediction.energy_eV - energies
-    force_error = prediction.forces_eV_per_A - forces
+    if getattr(model, "predict_each", None) is not None:  # a local model: frames of any size
+        energies = np.array([energy_of(f) for f in frames])
+        forces = np.concatenate([forces_of(f) for f in frames])
+        start = time.perf_counter()
+        parts = model.predict_each(frames)  # type: ignore[attr-defined]
+        elapsed = time.perf_counter() - start
+        predicted_energy = np.concatenate([p.energy_eV for p in parts])
+        predicted_forces = np.concatenate([p.forces_eV_per_A[0] for p in parts])
+        predicted_std = np.concatenate([p.forces_std_eV_per_A[0] for p in parts])
+    else:
+        _, _, energies, forces = stack_labelled(frames, model.numbers)
+        start = time.perf_counter()
+        prediction = model.predict(frames)
+        elapsed = time.perf_counter() - start
+        predicted_energy, predicted_forces = prediction.energy_eV, prediction.forces_eV_per_A
+        predicted_std = prediction.forces_std_eV_per_A
+    energy_error = predicted_energy - energies
+    force_error = predicted_forces - forces
     atom_error = np.sqrt((force_error**2).mean(-1))
-    sigma = prediction.forces_std_eV_per_A[..., None]
-    std, err = prediction.forces_std_eV_per_A.ravel(), atom_error.ravel()
+    sigma = predicted_std[..., None]
+    std, err = predicted_std.ravel(), atom_error.ravel()
     spearman = float(spearmanr(std, err).statistic) if np.ptp(std) > 0 and np.ptp(err) > 0 else float("nan")
     return {
         "energy_mae_eV": float(np.abs(energy_error).mean()),

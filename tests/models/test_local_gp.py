@@ -314,3 +314,75 @@ def test_refuses_mixed_levels_of_theory(lj_data):
         frames.append(copy)
     with pytest.raises(ModelInputError, match="mix levels of theory"):
         LocalGPPotential(three_body=False).fit(frames)
+
+
+# ---- a campaign --------------------------------------------------------------------------------
+def test_local_campaign_on_argon_clusters_of_two_sizes(e2e_db, tmp_path: Path) -> None:
+    """A tiny kind="local" campaign (real Prefect, SQLite, ASE Lennard-Jones oracle) with walkers
+    starting from Ar₅ and Ar₇: candidates, labels and held-out frames mix atom counts."""
+    from ase.cluster import Icosahedron
+    from ase.io import write
+
+    from alforge import Campaign, CampaignSpec
+
+    big = Icosahedron("Ar", 2)[:7]  # 7 atoms of a 13-atom icosahedron (nearest neighbours ≈ 3.7 Å)
+    small = big[:5]
+    start = tmp_path / "argon.extxyz"
+    write(start, [small, big])
+    spec = CampaignSpec.from_dict(
+        {
+            "name": "argon-local",
+            "seed": 3,
+            "system": {"structures": str(start), "seed_structures": 6, "rattle_A": 0.1},
+            "oracle": {
+                "name": "ase",
+                "method": "LennardJones",
+                "wall_time_s": 60,
+                "options": {"sigma": SIGMA_AR_A, "epsilon": 0.0104, "rc": LJ_CUTOFF_A, "smooth": True},
+            },
+            "model": {"kind": "local", "options": {"three_body": False, "pair_cutoff_A": LJ_CUTOFF_A}},
+            "exploration": {
+                "walkers": 2,
+                "temperatures_K": [40.0],
+                "timestep_fs": 2.0,
+                "steps": 40,
+                "sampled_frames": 4,
+            },
+            "selection": {"method": "uncertainty", "threshold_eV_per_A": 0.002, "max_labels": 4},
+            "validation": {"labels_per_generation": 2},
+            "stopping": {"max_labels": 24, "max_generations": 3},
+            "compute": {"oracle_workers": 1, "device": "cpu"},
+        }
+    )
+    result = Campaign(spec).run()
+    assert result["state"] in ("converged", "stopped"), result
+    loaded = Campaign.load("argon-local")
+    metrics = [g["metrics"] for g in loaded.generations if g["metrics"]]
+    assert any("force_mae_eV_per_A" in m for m in metrics), metrics
+    final = [m for m in metrics if "force_mae_eV_per_A" in m][-1]
+    assert np.isfinite(final["force_mae_eV_per_A"])
+    calc = loaded.calculator()
+    for atoms in (small.copy(), big.copy()):
+        atoms.calc = calc
+        assert np.isfinite(atoms.get_potential_energy())
+        assert calc.results["forces_std"].shape == (len(atoms),)
+        assert calc.results["energy_std"] > 0
+
+
+def test_fit_and_evaluate_cli_on_frames_of_several_sizes(lj_data, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from alforge.cli import app
+    from alforge.data import write_labelled
+
+    train, test = tmp_path / "train.extxyz", tmp_path / "test.extxyz"
+    write_labelled(train, lj_data[0][:12])
+    write_labelled(test, lj_data[1][:6])
+    runner = CliRunner()
+    fitted = runner.invoke(app, ["fit", str(train), "-o", str(tmp_path / "m.pt"), "--kind", "local", "--device", "cpu"])
+    assert fitted.exit_code == 0, fitted.output
+    scored = runner.invoke(app, ["evaluate", str(tmp_path / "m.pt"), str(test), "--json"])
+    assert scored.exit_code == 0, scored.output
+    metrics = json.loads(scored.output[scored.output.index("{") :])
+    assert metrics["n_structures"] == 6
+    assert 0 < metrics["force_mae_eV_per_A"] < np.abs(_forces(lj_data[1][:6])).mean()
