@@ -145,8 +145,12 @@ def read_labelled(path: str | Path) -> list[Atoms]:
         if "forces" not in atoms.calc.results:
             msg = f"{where}: no forces; add a forces:R:3 column in eV/Å (ASE extxyz convention)"
             raise DataError(msg)
-        energy = float(atoms.calc.results["energy"])
-        forces = np.asarray(atoms.calc.results["forces"], dtype=float)
+        try:
+            energy = float(atoms.calc.results["energy"])
+            forces = np.asarray(atoms.calc.results["forces"], dtype=float)
+        except (TypeError, ValueError):
+            msg = f"{where}: energy or forces are not numbers; write energy=<eV> and forces in eV/Å"
+            raise DataError(msg) from None
         if not math.isfinite(energy):
             msg = f"{where}: energy is {energy}; drop this frame or relabel it"
             raise DataError(msg)

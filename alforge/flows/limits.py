@@ -25,7 +25,7 @@ __all__ = ["GLOBAL_ORACLE_LIMIT", "LEASE_S", "TRAINING_TAG", "ensure_oracle_limi
 
 GLOBAL_ORACLE_LIMIT = "alforge-oracle"
 TRAINING_TAG = "alforge-training"
-LEASE_S = 30.0
+LEASE_S = 60.0  # the shortest lease Prefect accepts
 
 
 def ensure_oracle_limits(spec: CampaignSpec) -> list[str]:

@@ -56,13 +56,20 @@ def test_dask_cluster_gives_the_same_labels_as_threads(tmp_path, monkeypatch) ->
     assert len(results["dask"]) == len(results["threads"]) > 4
     assert {level for _, level in results["dask"]} == {level for _, level in results["threads"]}
     assert sorted(s for s, _ in results["dask"]) == sorted(s for s, _ in results["threads"])
+    assert {s for s, _ in results["dask"]} == {"ok"}
 
 
 def test_global_oracle_limit_holds(e2e_db_url: str) -> None:
     Campaign(spec("limited", oracle_workers=2, max_oracle_jobs=1)).run()
+    statuses = [status for status, _ in labels(e2e_db_url, "limited")]
+    assert len(statuses) > 4
+    assert set(statuses) == {"ok"}, statuses
     assert max_overlap(e2e_db_url) == 1
 
 
 def test_per_campaign_limit_allows_its_workers_in_parallel(e2e_db_url: str) -> None:
     Campaign(spec("parallel", oracle_workers=2)).run()
+    statuses = [status for status, _ in labels(e2e_db_url, "parallel")]
+    assert len(statuses) > 4
+    assert set(statuses) == {"ok"}, statuses
     assert max_overlap(e2e_db_url) <= 2
