@@ -106,7 +106,7 @@ class LocalGPPotential(Potential):
         min_energy_noise_eV: float = 1e-4,
         min_force_noise_eV_per_A: float = 1e-4,
         offset_prior_eV: float = 1.0,
-        batch_structures: int = 16,
+        batch_structures: int = 4,
         threads: int | None = 1,
         device: str = "cpu",
         dtype: str = "float64",

@@ -207,9 +207,9 @@ class LocalKernel(Module):
             if key in pair_lookup:
                 sel = torch.as_tensor(np.flatnonzero(env.pair_key == pair_lookup[key]), device=like["device"])
                 phi, dphi = self._pair_terms(r[sel], z)
-                g = dphi[:, None, :] * unit[sel][:, :, None]
                 energy = energy.index_add(0, structure[pair_i[sel]], phi)
-                forces = forces.index_add(0, pair_i[sel], g).index_add(0, pair_j[sel], -g)
+                # forces = -dE/dx: x_i moves the pair by -u (force +dphi u), x_j by +u
+                forces = _scatter(env.n_atoms, [(pair_i[sel], unit[sel], 0), (pair_j[sel], -unit[sel], 0)], [dphi])
             whiten = self._whitener(z[:, None], self.pair_lengthscale_A)
             energy_blocks.append(sigma2 * energy @ whiten)
             force_blocks.append(sigma2 * forces @ whiten)
@@ -226,13 +226,12 @@ class LocalKernel(Module):
                 c_vec = vec[ik] - vec[ij]
                 c = c_vec.norm(dim=1).clamp_min(1e-12)
                 phi, da, db, dc = self._triplet_terms(r[ij], r[ik], c, z)
-                ga = da[:, None, :] * unit[ij][:, :, None]
-                gb = db[:, None, :] * unit[ik][:, :, None]
-                gc = dc[:, None, :] * (c_vec / c[:, None])[:, :, None]
                 i, j, k = pair_i[ij], pair_j[ij], pair_j[ik]
                 energy = energy.index_add(0, structure[i], phi)
                 # forces = -dE/dx: x_i moves both legs, x_j leg a and side c, x_k leg b and side c
-                forces = forces.index_add(0, i, ga + gb).index_add(0, j, gc - ga).index_add(0, k, -gb - gc)
+                u_a, u_b, u_c = unit[ij], unit[ik], c_vec / c[:, None]
+                legs = [(i, u_a, 0), (j, -u_a, 0), (i, u_b, 1), (k, -u_b, 1), (j, u_c, 2), (k, -u_c, 2)]
+                forces = _scatter(env.n_atoms, legs, [da, db, dc])
             whiten = self._whitener(z, self.triplet_lengthscale_A)
             energy_blocks.append(sigma3 * energy @ whiten)
             force_blocks.append(sigma3 * forces @ whiten)
@@ -276,3 +275,30 @@ class LocalKernel(Module):
         chol = torch.linalg.cholesky(kzz)
         eye = torch.eye(len(z), dtype=z.dtype, device=z.device)
         return torch.linalg.solve_triangular(chol, eye, upper=False).T
+
+
+def _scatter(
+    n_atoms: int, legs: list[tuple[torch.Tensor, torch.Tensor, int]], derivatives: list[torch.Tensor]
+) -> torch.Tensor:
+    """Forces ``Σ_legs u ⊗ derivatives[which]`` added to each leg's atom, shape ``(A, 3, M)``.
+
+    Each leg is ``(atom (T,), u (T, 3), which)``: term ``t`` adds ``u[t] · derivatives[which][t]``
+    (a row of ``M``) to the force on ``atom[t]``. One sparse ``(3A × nT)`` by dense ``(nT × M)``
+    product, so no ``(T, 3, M)`` temporary is built (autograd flows into ``derivatives``).
+    """
+    n_terms = derivatives[0].shape[0]
+    device = derivatives[0].device
+    axis = torch.arange(3, device=device)
+    rows, cols, values = [], [], []
+    for atom, u, which in legs:
+        rows.append((3 * atom[:, None] + axis).reshape(-1))
+        cols.append((which * n_terms + torch.arange(n_terms, device=device))[:, None].expand(-1, 3).reshape(-1))
+        values.append(u.reshape(-1))
+    matrix = torch.sparse_coo_tensor(
+        torch.stack([torch.cat(rows), torch.cat(cols)]),
+        torch.cat(values),
+        (3 * n_atoms, len(derivatives) * n_terms),
+        check_invariants=False,  # indices are in range by construction
+    )
+    stacked = torch.cat(derivatives) if len(derivatives) > 1 else derivatives[0]
+    return torch.sparse.mm(matrix, stacked).reshape(n_atoms, 3, -1)
