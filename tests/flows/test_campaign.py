@@ -6,6 +6,7 @@ a minute, but nothing is stubbed: every label is a PySCF calculation, every step
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -131,7 +132,10 @@ def test_sigkill_during_labelling_then_resume(e2e_db_url: str, tmp_path: Path) -
     spec_file.write_text(_toml(spec))
     env = {**os.environ, "ALFORGE_DATABASE_URL": e2e_db_url}
     command = [sys.executable, "-m", "alforge", "run", str(spec_file), "--no-progress"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Its own session: the kill takes the whole process group (the campaign, its oracle workers
+    # and Prefect's ephemeral API server), as a batch scheduler or a node failure would.
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
     db = Database(e2e_db_url)
     deadline = time.monotonic() + 240
     in_flight: list[int] = []
@@ -146,8 +150,9 @@ def test_sigkill_during_labelling_then_resume(e2e_db_url: str, tmp_path: Path) -
                 break
             time.sleep(0.05)
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-        process.send_signal(signal.SIGKILL)
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     with db.session(readonly=True) as session:  # the process is dead: these rows are the state at the kill
         in_flight = list(session.scalars(
