@@ -1,4 +1,4 @@
-"""Potentials with uncertainty: gradient-domain GPs and committees, their ASE calculator.
+"""Potentials with uncertainty: gradient-domain GPs, committees and local many-body GPs, their ASE calculator.
 
 Example
 -------
@@ -17,6 +17,7 @@ from alforge.models.committee_potential import CommitteePotential
 from alforge.models.evaluate import evaluate
 from alforge.models.fit_report import FitReport
 from alforge.models.gp_potential import GPPotential
+from alforge.models.local_gp_potential import LocalGPPotential
 from alforge.models.prediction import Prediction
 from alforge.models.registry import KINDS, build_model, load_model
 
@@ -25,6 +26,7 @@ __all__ = [
     "CommitteePotential",
     "FitReport",
     "GPPotential",
+    "LocalGPPotential",
     "Potential",
     "PotentialCalculator",
     "Prediction",
