@@ -197,13 +197,11 @@ def main() -> None:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(available)}")
     names = [n for n in (args.only or available) if n not in args.skip]
     results = []
-    try:
-        for name in names:
-            results.append(run(name, args.quick, args.timeout))
-    finally:
-        if results:
-            write_results(results, sys.argv[1:])
-            print(f"\nwrote {RESULTS}")
+    for name in names:  # RESULTS.md is rewritten after each benchmark, so an interrupted run keeps what it measured
+        results.append(run(name, args.quick, args.timeout))
+        write_results(results, sys.argv[1:])
+    if results:
+        print(f"\nwrote {RESULTS}")
     print()
     for r in results:
         status, missed = verdict(r)
