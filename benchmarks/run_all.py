@@ -156,11 +156,13 @@ def write_results(results: list[dict[str, object]], argv: list[str]) -> None:
     fresh = {str(r["name"]): section(r) for r in results}
     names = [n for n in discover() if n in fresh or n in previous] + sorted(set(previous) - set(discover()))
     summary_rows = []
+    total_s = 0.0
     for name in names:
         body = fresh.get(name, previous.get(name, ""))
         status = re.search(r"— \*\*(.+?)\*\* — (\d+) s wall", body)
         when = "this run" if name in fresh else "kept from an earlier run"
         result, wall = (status.group(1), status.group(2)) if status else ("?", "?")
+        total_s += float(wall) if status else 0.0
         summary_rows.append(f"| [{name}](#{name}) | {result} | {wall} | {when} |")
     now = datetime.now(UTC)
     text = [
@@ -174,8 +176,8 @@ def write_results(results: list[dict[str, object]], argv: list[str]) -> None:
         "|---|---|---|---|",
         *summary_rows,
         "",
-        f"Benchmarks run this time: {len(results)}, {sum(float(r['wall_s']) for r in results) / 60:.1f} min wall "
-        "in all.",
+        f"Benchmarks run this time: {len(results)}, {sum(float(r['wall_s']) for r in results) / 60:.1f} min wall. "
+        f"Sum of the wall times in the table (the latest run of each benchmark): {total_s / 60:.1f} min.",
         "",
     ]
     for name in names:
