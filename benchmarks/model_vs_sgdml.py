@@ -8,8 +8,8 @@ kept, 800 frames), fits alforge's GP and sGDML on the same 100 and 200 structure
 on the same 500 held-out structures. sGDML chooses its σ on 100 further validation structures,
 as ``sgdml all`` does; alforge's GP fits its hyperparameters by marginal likelihood on the
 training structures alone. The same cached trajectory is the ethanol test set of
-``benchmarks/active_vs_random.py``. A run takes about 6 minutes on two cores (measured: 354 s),
-most of it the GP's marginal-likelihood fits, and 20 minutes or more when other jobs share them.
+``benchmarks/active_vs_random.py``. A run takes about 3 minutes on two idle cores (measured:
+183 s), most of it the GP's marginal-likelihood fits; 6 to 20 minutes when other jobs share them.
 
 Usage: python benchmarks/model_vs_sgdml.py [--quick] [--sizes 100 200] [--threads 2]
 
