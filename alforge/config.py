@@ -128,6 +128,11 @@ class ExplorationSpec(_Section):
     min_distance_A: float = Field(default=0.5, gt=0, le=3)
     max_force_eV_per_A: float = Field(default=50.0, gt=0)
     sampled_frames: int = Field(default=8, ge=0, le=1000, description="frames kept per walker")
+    start: Literal["labelled", "initial"] = Field(
+        default="labelled",
+        description="walkers start from a seeded draw of the start and labelled training structures, or always "
+        "from the start structures",
+    )
 
     @field_validator("temperatures_K")
     @classmethod

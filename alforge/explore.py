@@ -171,6 +171,7 @@ class Walker:
         uncertainties: list[float] = []
         frames: list[ExploredFrame] = []
         stop_reason, steps_done = "budget", 0
+        last_confident: ExploredFrame | None = None
         for check in range(checks):
             n = min(s.check_interval, s.steps - steps_done)
             dynamics.run(n)
@@ -188,6 +189,12 @@ class Walker:
                 break
             if keep_every and (check + 1) % keep_every == 0 and len(frames) < s.sampled_frames:
                 frames.append(ExploredFrame(_snapshot(atoms), uncertainty, steps_done, "sampled"))
+            elif keep_every:
+                last_confident = ExploredFrame(_snapshot(atoms), uncertainty, steps_done, "sampled")
+        if keep_every and last_confident is not None and not any(f.reason == "sampled" for f in frames):
+            # A walker that stopped before its first sampled frame still offers the last frame it
+            # was confident about, so that early-stopping generations have held-out candidates.
+            frames.insert(0, last_confident)
         values = np.asarray(uncertainties, dtype=float)
         return WalkerResult(
             stop_reason=stop_reason,

@@ -325,6 +325,40 @@ def threshold_eV_per_A(spec: CampaignSpec, model: Any) -> float:
     return max(s.threshold_relative * noise, 1e-3)  # type: ignore[operator]
 
 
+def _within_guards(atoms: Atoms, ctx: CampaignContext) -> bool:
+    """True if a labelled frame is a sane MD start: forces and distances inside the walkers' guards."""
+    e = ctx.spec.exploration
+    if np.linalg.norm(atoms.get_forces(), axis=1).max() >= e.max_force_eV_per_A:
+        return False
+    if len(atoms) < 2:
+        return True
+    distances = atoms.get_all_distances(mic=bool(atoms.pbc.any()))
+    return bool(distances[np.triu_indices(len(atoms), 1)].min() >= e.min_distance_A)
+
+
+def walker_start(db: Database, ctx: CampaignContext, campaign_id: int, index: int, walker: int) -> Atoms:
+    """Where walker ``walker`` of generation ``index`` starts its MD.
+
+    With ``exploration.start = "labelled"`` (the default): a seeded uniform draw among the start
+    structures and the campaign's training structures that lie inside the walkers' physical
+    guards. Every labelled frame was where an earlier model became unsure, so walkers begin at
+    the frontier of what the model knows instead of rediscovering it from the start structure
+    each generation (which, with a sharp GP, keeps every label near the start geometry). The
+    draw depends only on the seed, the generation and the stored labels, so a resumed
+    generation starts its walkers where the interrupted one did. With ``"initial"``: the start
+    structures, walker by walker.
+    """
+    starts = start_structures(ctx.spec)
+    if ctx.spec.exploration.start == "initial":
+        return starts[walker % len(starts)]
+    with db.session(readonly=True) as session:
+        ids = campaign_calculation_ids(session, campaign_id, split="train")
+        labelled = labelled_frames(session, ids) if ids else []
+    pool = [*starts, *(frame for frame in labelled if _within_guards(frame, ctx))]
+    choice = pool[int(np.random.default_rng([ctx.spec.seed, index, walker]).integers(len(pool)))]
+    return Atoms(choice.numbers, choice.positions, cell=choice.cell, pbc=choice.pbc)
+
+
 def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: int, walker: int) -> int:
     """Run walker ``walker`` of a generation on its model; store it and its frames; return md_run id."""
     from alforge.explore import Walker, WalkerSettings
@@ -339,8 +373,7 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
     ctx = load_context(db, campaign_id)
     model = load_model_record(db, model_id)
     e = ctx.spec.exploration
-    starts = start_structures(ctx.spec)
-    start = starts[walker % len(starts)]
+    start = walker_start(db, ctx, campaign_id, index, walker)
     threshold = threshold_eV_per_A(ctx.spec, model)
     settings = WalkerSettings(
         temperature_K=e.temperatures_K[walker % len(e.temperatures_K)],
@@ -408,11 +441,17 @@ def select_step(db: Database, campaign_id: int, generation_id: int, model_id: in
                     descriptors = model.descriptor(frames)
                 train = select_uncertain(uncertainties, descriptors, threshold, k, ctx.spec.selection.diversity)
                 reason = "uncertain"
-            sampled = [i for i, c in enumerate(candidates) if c.reason == "sampled"]
-            not_sampled = [i for i in range(len(candidates)) if i not in set(sampled)]
-            held_out = select_validation(
-                len(candidates), ctx.spec.validation.labels_per_generation, rng, exclude=[*train, *not_sampled]
-            )
+            # Held-out frames: a uniform draw among the sampled (unbiased) frames; where walkers
+            # stopped before sampling enough, topped up from the other unpicked frames so that
+            # every generation can be scored (those lean towards uncertain frames: conservative).
+            n_held_out = ctx.spec.validation.labels_per_generation
+            not_sampled = [i for i, c in enumerate(candidates) if c.reason != "sampled"]
+            held_out = select_validation(len(candidates), n_held_out, rng, exclude=[*train, *not_sampled])
+            if len(held_out) < n_held_out:
+                guards = [i for i, c in enumerate(candidates) if c.reason not in ("sampled", "uncertain")]
+                held_out += select_validation(
+                    len(candidates), n_held_out - len(held_out), rng, exclude=[*train, *held_out, *guards]
+                )
             picks = {candidates[i].id: ("train", reason) for i in train}
             picks.update({candidates[i].id: ("validation", "held-out") for i in held_out})
             store.mark_selected(session, picks)
@@ -453,8 +492,6 @@ def label_step(db: Database, campaign_id: int, calculation_id: int) -> str:
 
 def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: int | None) -> dict[str, Any]:
     """Held-out errors of the generation's model, confident fraction of its MD, label counts."""
-    from alforge.models import evaluate
-
     with db.session(readonly=True) as session:
         generation = _generation(session, generation_id)
         validation_ids = campaign_calculation_ids(session, campaign_id, split="validation")
@@ -480,6 +517,8 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
         metrics["confident_fraction"] = confident / max(1, len(checks) + uncertain_stops) if runs else None
         metrics["walker_stops"] = {r.walker: r.stop_reason for r in runs}
     if frames:
+        from alforge.models import evaluate  # the model stack is imported only once there is a model
+
         model = load_model_record(db, model_id)  # type: ignore[arg-type]
         metrics.update(_jsonable(evaluate(model, frames)))
     return metrics

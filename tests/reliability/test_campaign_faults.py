@@ -39,7 +39,7 @@ def spec(name: str, **sections: dict[str, Any]) -> CampaignSpec:
 
 
 def test_every_oracle_fault_is_quarantined_and_the_campaign_converges(e2e_db: Database) -> None:
-    faulty = spec("faults", oracle={"name": "faulty-pyscf", "options": {"every": 3}},
+    faulty = spec("faults", oracle={"name": "faulty-pyscf", "options": {"every": 2}},
                   stopping={"max_quarantine_fraction": 0.6})
     result = Campaign(faulty).run()
     assert result["state"] == "converged", result
