@@ -55,6 +55,18 @@ def test_walker_stops_at_first_uncertain_frame() -> None:
     assert np.all(result.uncertainties_eV_per_A[:-1] <= 0.02)
 
 
+def test_early_stop_keeps_the_last_confident_frame_as_a_sample() -> None:
+    start = molecule("H2O")
+    settings = WalkerSettings(temperature_K=300, steps=500, threshold_eV_per_A=0.1, sampled_frames=2, seed=2)
+    result = Walker(EMTWithStd(start.positions), settings).run(start)
+    assert result.stop_reason == "uncertain"
+    assert 1 < result.steps_done < 250  # stopped before the first regular sample (every 250 steps)
+    sampled, stop = result.frames
+    assert (sampled.reason, stop.reason) == ("sampled", "uncertain")
+    assert sampled.step == result.steps_done - 1
+    assert sampled.uncertainty_eV_per_A <= 0.1
+
+
 def test_walker_guard_on_close_atoms_records_the_frame() -> None:
     start = molecule("H2O")
     settings = WalkerSettings(temperature_K=300, steps=50, threshold_eV_per_A=10.0, min_distance_A=1.5, seed=3)
