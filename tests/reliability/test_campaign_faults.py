@@ -39,8 +39,10 @@ def spec(name: str, **sections: dict[str, Any]) -> CampaignSpec:
 
 
 def test_every_oracle_fault_is_quarantined_and_the_campaign_converges(e2e_db: Database) -> None:
-    faulty = spec("faults", oracle={"name": "faulty-pyscf", "options": {"every": 2}},
-                  stopping={"max_quarantine_fraction": 0.6})
+    # Twelve seed structures: generation 0 alone makes the 12 oracle calls that inject each of
+    # the four faults once (every third call), whatever the later generations do.
+    faulty = spec("faults", oracle={"name": "faulty-pyscf", "options": {"every": 3}},
+                  system={"seed_structures": 12}, stopping={"max_quarantine_fraction": 0.6})
     result = Campaign(faulty).run()
     assert result["state"] == "converged", result
     with e2e_db.session(readonly=True) as session:
