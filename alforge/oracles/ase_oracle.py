@@ -29,12 +29,11 @@ from typing import Any, ClassVar
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from ase.data import chemical_symbols
 
 from alforge.errors import OracleInputError, OracleSetupError
 from alforge.oracles.ase_calculation import ASETask, CalculatorFactory, evaluate, resolve_calculator
 from alforge.oracles.base import Oracle, OracleResult
-from alforge.oracles.checks import net_force_eV_per_A, problem_with_labels
+from alforge.oracles.checks import check_atomic_numbers, net_force_eV_per_A, problem_with_labels
 from alforge.oracles.level_of_theory import LevelOfTheory
 from alforge.oracles.worker_main import one_line
 from alforge.oracles.worker_pool import WorkerKind, shared_pool
@@ -212,17 +211,7 @@ class ASEOracle(Oracle):
         Whether the calculator supports an element is only known when it runs; an unsupported
         element quarantines the structure.
         """
-        z = np.asarray(numbers)
-        if z.size == 0:
-            return  # nothing to check; validate() refuses an empty structure
-        if z.ndim != 1 or not np.issubdtype(z.dtype, np.integer):
-            msg = f"atomic numbers must be a 1-D integer sequence, got {numbers!r}"
-            raise OracleSetupError(msg)
-        bad = np.flatnonzero((z < 1) | (z >= len(chemical_symbols)))
-        if bad.size:
-            index = int(bad[0])
-            msg = f"atom {index} has atomic number {int(z[index])}, which is no element; use 1 to 118"
-            raise OracleSetupError(msg)
+        check_atomic_numbers(numbers)
 
     def compute(self, atoms: Atoms) -> OracleResult:
         """Energy (eV) and forces (eV/Å) of one structure; quarantined if the calculator fails.

@@ -9,6 +9,7 @@ forces that must not be trusted (non-finite, wrong shape, a net force on an isol
 Example
 -------
 >>> from ase import Atoms
+from ase.data import chemical_symbols
 >>> check_geometry(Atoms("H2", positions=[(0, 0, 0), (0, 0, 0.74)]), min_distance_A=0.5)
 >>> check_geometry(Atoms("H2", positions=[(0, 0, 0), (0, 0, 0.02)]), min_distance_A=0.5)
 Traceback (most recent call last):
@@ -20,12 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
 
-from alforge.errors import OracleInputError
+from alforge.errors import OracleInputError, OracleSetupError
 
 __all__ = [
     "MAX_EXTENT_A",
     "NET_FORCE_TOL_EV_PER_A",
+    "check_atomic_numbers",
     "check_geometry",
     "net_force_eV_per_A",
     "problem_with_labels",
@@ -39,6 +42,28 @@ NET_FORCE_TOL_EV_PER_A = 0.05
 
 Translational invariance makes it zero; DFT integration grids without grid response leave about
 1e-4 eV/Å. Anything above this tolerance means the calculation went wrong."""
+
+
+def check_atomic_numbers(numbers: object) -> np.ndarray:
+    """``numbers`` as an integer array, or :class:`OracleSetupError` for anything that is no element.
+
+    An empty sequence passes (``validate`` refuses an empty structure with its own message).
+    """
+    z = np.asarray(numbers)
+    if z.size == 0:
+        return z
+    if z.ndim != 1 or not np.issubdtype(z.dtype, np.integer):
+        msg = f"atomic numbers must be a 1-D integer sequence, got {numbers!r}"
+        raise OracleSetupError(msg)
+    bad = np.flatnonzero((z < 1) | (z >= len(chemical_symbols)))
+    if bad.size:
+        index = int(bad[0])
+        msg = (
+            f"atom {index} has atomic number {int(z[index])}, which is no element; "
+            "atomic numbers run from 1 to 118 (ghost atoms are not supported)"
+        )
+        raise OracleSetupError(msg)
+    return z
 
 
 def check_geometry(atoms: Atoms, *, min_distance_A: float, allow_periodic: bool = True) -> None:

@@ -36,7 +36,7 @@ from ase.data import chemical_symbols
 
 from alforge.errors import OracleInputError, OracleSetupError
 from alforge.oracles.base import Oracle, OracleResult
-from alforge.oracles.checks import net_force_eV_per_A, problem_with_labels
+from alforge.oracles.checks import check_atomic_numbers, net_force_eV_per_A, problem_with_labels
 from alforge.oracles.guess_cache import GuessCache
 from alforge.oracles.level_of_theory import LevelOfTheory
 from alforge.oracles.pyscf_calculation import PySCFTask, is_hartree_fock
@@ -297,20 +297,9 @@ class PySCFOracle(Oracle):
         numbers
             Atomic numbers, shape ``(n_atoms,)``.
         """
-        z = np.asarray(numbers)
+        z = check_atomic_numbers(numbers)
         if z.size == 0:
-            return  # nothing to check; validate() refuses an empty structure
-        if z.ndim != 1 or not np.issubdtype(z.dtype, np.integer):
-            msg = f"atomic numbers must be a 1-D integer sequence, got {numbers!r}"
-            raise OracleSetupError(msg)
-        bad = np.flatnonzero((z < 1) | (z >= len(chemical_symbols)))
-        if bad.size:
-            index = int(bad[0])
-            msg = (
-                f"atom {index} has atomic number {int(z[index])}, which is no element; "
-                "atomic numbers run from 1 to 118 (ghost atoms are not supported)"
-            )
-            raise OracleSetupError(msg)
+            return  # nothing more to check; validate() refuses an empty structure
         self._check_basis_covers(sorted({int(value) for value in z}))
         electrons = int(z.sum()) - self.charge
         if electrons > 0 and self.spin <= electrons and (electrons - self.spin) % 2 == 0:
