@@ -24,25 +24,7 @@ from sqlalchemy import func, select
 from alforge import Campaign, CampaignSpec
 from alforge.db import Calculation, Candidate, Database, Generation, MDRun
 from alforge.errors import SpecError
-
-
-def water_spec(name: str, **sections: dict[str, Any]) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "name": name,
-        "seed": 1,
-        "system": {"molecule": "H2O", "seed_structures": 4, "rattle_A": 0.05},
-        "oracle": {"name": "pyscf", "method": "HF", "basis": "sto-3g", "wall_time_s": 60},
-        "model": {"kind": "gp"},
-        "exploration": {"walkers": 2, "temperatures_K": [300.0, 500.0], "steps": 60, "sampled_frames": 4},
-        "selection": {"method": "uncertainty", "threshold_eV_per_A": 0.15, "max_labels": 3},
-        "validation": {"labels_per_generation": 2},
-        "stopping": {"max_labels": 40, "max_generations": 8, "target_force_mae_eV_per_A": 0.25,
-                     "confident_fraction": 0.8},
-        "compute": {"oracle_workers": 2, "device": "cpu"},
-    }
-    for key, value in sections.items():
-        spec[key] = {**spec.get(key, {}), **value} if isinstance(value, dict) else value
-    return spec
+from alforge.testing.specs import water_spec
 
 
 def oracle_launches(db: Database) -> dict[int, int]:

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from alforge.testing.specs import merged, water_spec
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -118,22 +120,7 @@ def tiny_water(name: str, **overrides: Any) -> dict[str, Any]:
     ``overrides``: top-level keys (``schedule="..."``) or sections merged into the defaults
     (``stopping={"max_generations": 1}``).
     """
-    spec: dict[str, Any] = {
-        "name": name,
-        "seed": 1,
-        "system": {"molecule": "H2O", "seed_structures": 4, "rattle_A": 0.05},
-        "oracle": {"name": "pyscf", "method": "HF", "basis": "sto-3g", "wall_time_s": 60},
-        "model": {"kind": "gp"},
-        "exploration": {"walkers": 2, "temperatures_K": [300.0, 500.0], "steps": 40, "sampled_frames": 4},
-        "selection": {"method": "uncertainty", "threshold_eV_per_A": 0.15, "max_labels": 3},
-        "validation": {"labels_per_generation": 2},
-        "stopping": {"max_labels": 40, "max_generations": 2, "target_force_mae_eV_per_A": 0.25,
-                     "confident_fraction": 0.8},
-        "compute": {"oracle_workers": 2, "device": "cpu"},
-    }
-    for key, value in overrides.items():
-        spec[key] = {**spec.get(key, {}), **value} if isinstance(value, dict) else value
-    return spec
+    return merged(water_spec(name, exploration={"steps": 40}, stopping={"max_generations": 2}), overrides)
 
 
 def write_toml(spec: dict[str, Any], path: Path) -> Path:
