@@ -63,15 +63,19 @@ def _backends() -> list[str]:
     return ["sqlite", "postgres"]
 
 
+def _fresh_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, postgres: bool
+) -> str:
+    """A new PostgreSQL database or SQLite file, set as ALFORGE_DATABASE_URL for the test."""
+    url = request.getfixturevalue("postgres_url") if postgres else f"sqlite:///{tmp_path / 'campaigns.db'}"
+    monkeypatch.setenv("ALFORGE_DATABASE_URL", url)
+    return url
+
+
 @pytest.fixture(params=_backends())
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh database URL, SQLite file or PostgreSQL database (also set as ALFORGE_DATABASE_URL)."""
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'campaigns.db'}"
-    monkeypatch.setenv("ALFORGE_DATABASE_URL", url)
-    return url
+    return _fresh_url(request, tmp_path, monkeypatch, postgres=request.param == "postgres")
 
 
 @pytest.fixture
@@ -91,12 +95,8 @@ def e2e_db_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pyte
     (Dedicated tests run campaigns on PostgreSQL in every run; running every campaign test on
     both backends would double the suite's time for little extra coverage.)
     """
-    if os.environ.get("ALFORGE_TEST_DATABASE") == "postgres":
-        url = request.getfixturevalue("postgres_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'campaigns.db'}"
-    monkeypatch.setenv("ALFORGE_DATABASE_URL", url)
-    return url
+    postgres = os.environ.get("ALFORGE_TEST_DATABASE") == "postgres"
+    return _fresh_url(request, tmp_path, monkeypatch, postgres=postgres)
 
 
 @pytest.fixture
