@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from alforge.models.base import Potential
+    from alforge.models.prediction import Prediction
 
 __all__ = ["PotentialCalculator"]
 
@@ -65,21 +66,7 @@ class PotentialCalculator(Calculator):
     ) -> None:
         """Predict for ``atoms`` (all properties at once: the uncertainty costs little extra)."""
         super().calculate(atoms, list(properties), list(system_changes))
-        numbers = self.model.numbers
-        if numbers is None:
-            msg = "the model is not fitted; call fit(frames) or load a saved model before using its calculator"
-            raise ModelInputError(msg)
-        if len(self.atoms) != len(numbers) or not np.array_equal(self.atoms.numbers, numbers):
-            msg = (
-                f"the structure is {self.atoms.get_chemical_formula()} but the model is for "
-                f"{Atoms(numbers).get_chemical_formula()} in a fixed atom order; use a model of this molecule"
-            )
-            raise ModelInputError(msg)
-        positions = self.atoms.positions
-        if not np.isfinite(positions).all():
-            msg = "the structure has non-finite coordinates; fix the structure (an MD run may have exploded)"
-            raise ModelInputError(msg)
-        prediction = self.model.predict_positions(positions[None], with_std=True)
+        prediction = self._predict(self.atoms)
         energy = float(prediction.energy_eV[0])
         self.results = {
             "energy": energy,
@@ -88,3 +75,25 @@ class PotentialCalculator(Calculator):
             "energy_std": float(prediction.energy_std_eV[0]),
             "forces_std": prediction.forces_std_eV_per_A[0],
         }
+
+    def _predict(self, atoms: Atoms) -> Prediction:
+        """The model's prediction for ``atoms``, which must be the model's molecule in its atom order."""
+        numbers = self.model.numbers
+        if numbers is None:
+            msg = "the model is not fitted; call fit(frames) or load a saved model before using its calculator"
+            raise ModelInputError(msg)
+        if len(atoms) != len(numbers) or not np.array_equal(atoms.numbers, numbers):
+            msg = (
+                f"the structure is {atoms.get_chemical_formula()} but the model is for "
+                f"{Atoms(numbers).get_chemical_formula()} in a fixed atom order; use a model of this molecule"
+            )
+            raise ModelInputError(msg)
+        return self.model.predict_positions(finite_positions(atoms)[None], with_std=True)
+
+
+def finite_positions(atoms: Atoms) -> np.ndarray:
+    """``atoms.positions``, or :class:`ModelInputError` if any coordinate is NaN or infinite."""
+    if not np.isfinite(atoms.positions).all():
+        msg = "the structure has non-finite coordinates; fix the structure (an MD run may have exploded)"
+        raise ModelInputError(msg)
+    return atoms.positions

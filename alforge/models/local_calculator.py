@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import all_changes
 
-from alforge.errors import ModelInputError
-from alforge.models.calculator import PotentialCalculator
+from alforge.models.calculator import PotentialCalculator, finite_positions
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from alforge.models.prediction import Prediction
 
 __all__ = ["LocalPotentialCalculator"]
 
@@ -25,24 +22,6 @@ class LocalPotentialCalculator(PotentialCalculator):
     ``free_energy``, ``forces`` (N, 3), ``energy_std`` (eV), ``forces_std`` (N,) in eV/Å.
     """
 
-    def calculate(
-        self,
-        atoms: Atoms | None = None,
-        properties: Sequence[str] = ("energy",),
-        system_changes: Sequence[str] = tuple(all_changes),
-    ) -> None:
-        """Predict for ``atoms`` (all properties at once)."""
-        super(PotentialCalculator, self).calculate(atoms, list(properties), list(system_changes))
-        if not np.isfinite(self.atoms.positions).all():
-            msg = "the structure has non-finite coordinates; fix the structure (an MD run may have exploded)"
-            raise ModelInputError(msg)
-        frame = Atoms(self.atoms.numbers, self.atoms.positions, cell=self.atoms.cell, pbc=self.atoms.pbc)
-        prediction = self.model.predict([frame])
-        energy = float(prediction.energy_eV[0])
-        self.results: dict[str, Any] = {
-            "energy": energy,
-            "free_energy": energy,
-            "forces": prediction.forces_eV_per_A[0],
-            "energy_std": float(prediction.energy_std_eV[0]),
-            "forces_std": prediction.forces_std_eV_per_A[0],
-        }
+    def _predict(self, atoms: Atoms) -> Prediction:
+        frame = Atoms(atoms.numbers, finite_positions(atoms), cell=atoms.cell, pbc=atoms.pbc)
+        return self.model.predict([frame])
