@@ -12,8 +12,9 @@ and the forces are its exact negative gradient, ``-Jᵀ ∂E/∂x``, evaluated a
 pass over ``S × n`` descriptor differences.
 
 Variances are ``prior − k_*ᵀ K⁻¹ k_*`` with ``k_*`` the cross-covariances of the energy and each
-force component with every observation (built in one vectorised pass). ``K⁻¹`` enters through a
-precomputed factor ``R`` (``R Rᵀ ≈ K⁻¹``):
+force component with every observation. ``K⁻¹`` enters through a precomputed factor ``R``
+(``R Rᵀ ≈ K⁻¹``), and ``k_*ᵀ R`` is either formed directly or, when cheaper (``R`` of low rank),
+as ``Wᵀ (J R)`` with the centres' ``J_m R_m`` precomputed, which never forms ``k_*``:
 
 - exact: ``R = L⁻ᵀ``;
 - low rank: ``R = L⁻ᵀ U`` for ``r`` directions ``U``. That alone is the exact posterior given
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from alforge.models.allocator import retain_freed_memory
 from alforge.models.gdml_kernel import GDMLKernel
 
 __all__ = ["GDMLPosterior", "PosteriorOutput"]
@@ -130,6 +132,8 @@ class GDMLPosterior:
         self.noise_variances = noise_variances
         self.n_neighbours = min(n_neighbours, centres_A.shape[0]) if local_basis is not None else 0
         self._local_cache: tuple[Tensor, Tensor, Tensor] | None = None
+        self._projector_cache: Tensor | None = None
+        retain_freed_memory()
 
     @property
     def dtype(self) -> torch.dtype:
@@ -190,36 +194,78 @@ class GDMLPosterior:
         forces = -grad_r.reshape(n_test, n_atoms, 3)
         if not with_variance:
             return PosteriorOutput(energy, forces)
-        rows = self._cross_covariances(jac_perm, diff, phi, c1, c2)
-        explained = self._explained(rows, distance)
+        explained = self._explained(jac_perm, diff, distance, phi, c1, c2)
         prior_energy, prior_grad = self._prior(x, jac, jac_perm)
         energy_var = (prior_energy - explained[:, 0]).clamp_min(0.0)
         grad_var = (prior_grad - explained[:, 1:]).clamp_min(0.0)
         return PosteriorOutput(energy, forces, energy_var, grad_var.reshape(n_test, n_atoms, 3))
 
-    def _cross_covariances(self, jac_perm: Tensor, diff: Tensor, phi: Tensor, c1: Tensor, c2: Tensor) -> Tensor:
-        """Covariances of ``[E, ∂E/∂R]`` of each query with every observation, ``(t, 1 + 3N, M)``."""
+    def _cross_covariances(
+        self, jac_perm: Tensor, diff: Tensor, phi: Tensor, c1: Tensor, c2: Tensor, centres_jac: Tensor
+    ) -> Tensor:
+        """Covariances of ``[E, ∂E/∂R]`` of each query with the outputs of ``k`` centres each.
+
+        ``diff``, ``phi``, ``c1`` and ``c2`` are taken at those centres, shapes ``(t, S, k, d)`` and
+        ``(t, S, k)``; ``centres_jac`` holds their Jacobians, ``(t, k, d, 3N)``. Returns
+        ``(t, 1 + 3N, k (1 + 3N))``.
+        """
         n_test, n_sym, n_centres, dim = diff.shape
         n_grad = jac_perm.shape[-1]
-        scale = self.outputscale / n_sym
-        flat_diff = diff.reshape(n_test * n_sym, n_centres, dim)
-        jac_u = (flat_diff @ jac_perm.reshape(n_test * n_sym, dim, n_grad)).reshape(n_test, n_sym, n_centres, n_grad)
-        u_jac = (diff.permute(2, 0, 1, 3).reshape(n_centres, n_test * n_sym, dim) @ self.centres_jac).reshape(
-            n_centres, n_test, n_sym, n_grad
-        )
-        u_jac = u_jac.permute(1, 0, 2, 3)
+        jac_u = diff @ jac_perm  # (t, S, k, 3N): J[σ]ᵀ u
+        u_jac = diff.transpose(1, 2) @ centres_jac  # (t, k, S, 3N): uᵀ J_m
         c1_t = c1.transpose(1, 2)
         weighted_jac = (c1_t @ jac_perm.reshape(n_test, n_sym, dim * n_grad)).reshape(
             n_test, n_centres, dim, n_grad
         )
-        grad_grad = weighted_jac.transpose(-1, -2) @ self.centres_jac
+        grad_grad = weighted_jac.transpose(-1, -2) @ centres_jac
         grad_grad += (c2.unsqueeze(-1) * jac_u).permute(0, 2, 3, 1) @ u_jac
         rows = torch.empty(n_test, n_grad + 1, n_centres, n_grad + 1, dtype=diff.dtype, device=diff.device)
         rows[:, 0, :, 0] = phi.sum(1)
         rows[:, 0, :, 1:] = -(c1_t.unsqueeze(-1) * u_jac).sum(2)
         rows[:, 1:, :, 0] = (c1.unsqueeze(-1) * jac_u).sum(1).transpose(1, 2)
         rows[:, 1:, :, 1:] = grad_grad.neg_().transpose(1, 2)
-        return rows.reshape(n_test, n_grad + 1, -1).mul_(scale)
+        return rows.reshape(n_test, n_grad + 1, -1).mul_(self.outputscale / n_sym)
+
+    def _projected(self, jac_perm: Tensor, diff: Tensor, phi: Tensor, c1: Tensor, c2: Tensor) -> Tensor:
+        """``k_*ᵀ R`` for every query output without forming ``k_*``, shape ``(t, 1 + 3N, r)``.
+
+        The gradient columns of centre ``m`` in ``k_*`` are ``-W_mᵀ J_m`` with
+        ``W_m = Σ_σ c₁ J[σ] + c₂ u (J[σ]ᵀ u)ᵀ`` (``d × 3N``), so their projection is
+        ``-W_mᵀ (J_m R_m)`` with ``J_m R_m`` precomputed (:meth:`_projector`): one matrix product over
+        the descriptor rows of all centres replaces ``n`` small ``3N × d × 3N`` products.
+        """
+        n_test, n_sym, n_centres, dim = diff.shape
+        n_grad = jac_perm.shape[-1]
+        jac_u = diff @ jac_perm  # (t, S, n, 3N): J[σ]ᵀ u
+        # coeffs[t, m, e, a]: minus the coefficient of projector row (m, e) in query output a
+        coeffs = torch.empty(n_test, n_centres, dim + 1, n_grad + 1, dtype=diff.dtype, device=diff.device)
+        coeffs[:, :, 0, 0] = phi.sum(1).neg_()
+        coeffs[:, :, 0, 1:] = (c1.unsqueeze(-1) * jac_u).sum(1).neg_()
+        coeffs[:, :, 1:, 0] = (c1.unsqueeze(-1) * diff).sum(1)
+        weights = (c1.transpose(1, 2) @ jac_perm.reshape(n_test, n_sym, dim * n_grad)).reshape(
+            n_test * n_centres, dim, n_grad
+        )
+        weights.baddbmm_(
+            (c2.unsqueeze(-1) * diff).permute(0, 2, 3, 1).reshape(n_test * n_centres, dim, n_sym),
+            jac_u.transpose(1, 2).reshape(n_test * n_centres, n_sym, n_grad),
+        )
+        coeffs[:, :, 1:, 1:] = weights.reshape(n_test, n_centres, dim, n_grad)
+        projected = coeffs.reshape(n_test, -1, n_grad + 1).transpose(1, 2) @ self._projector()
+        return projected.mul_(-self.outputscale / n_sym)
+
+    def _projector(self) -> Tensor:
+        """Per centre, the energy row of ``R`` and ``J_m R_m``, stacked: ``(n (1 + d), r)``; built once."""
+        if self._projector_cache is None:
+            n_centres, n_out = self.centres_x.shape[0], self.weights.shape[1]
+            blocks = self.factor.reshape(n_centres, n_out, -1)
+            stacked = torch.cat([blocks[:, :1], self.centres_jac @ blocks[:, 1:]], dim=1)
+            self._projector_cache = stacked.reshape(n_centres * (1 + self.centres_x.shape[1]), -1)
+        return self._projector_cache
+
+    def _forms_rows(self) -> bool:
+        """Whether forming ``k_*`` and multiplying by ``R`` costs less than :meth:`_projected`."""
+        dim, n_grad, rank = self.centres_x.shape[1], self.weights.shape[1] - 1, self.factor.shape[1]
+        return n_grad * dim * n_grad < (dim - n_grad) * rank
 
     def _neighbourhoods(self) -> tuple[Tensor, Tensor, Tensor]:
         """Per centre ``m``: the output columns of ``m`` and its nearest centres, and the Cholesky
@@ -267,16 +313,32 @@ class GDMLPosterior:
         )
         return self._local_cache
 
-    def _explained(self, rows: Tensor, distance: Tensor) -> Tensor:
+    def _explained(
+        self, jac_perm: Tensor, diff: Tensor, distance: Tensor, phi: Tensor, c1: Tensor, c2: Tensor
+    ) -> Tensor:
         """``k_*ᵀ K⁻¹ k_*`` (approximated through the factor), shape ``(t, 1 + 3N)``."""
-        projected = rows @ self.factor
+        if self._forms_rows():
+            centres_jac = self.centres_jac.expand(diff.shape[0], -1, -1, -1)
+            projected = self._cross_covariances(jac_perm, diff, phi, c1, c2, centres_jac) @ self.factor
+        else:
+            projected = self._projected(jac_perm, diff, phi, c1, c2)
         explained = projected.pow(2).sum(-1)
         if self.local_basis is None or self.n_neighbours == 0 or self.noise_variances is None:
             return explained
         columns, lowers, usable = self._neighbourhoods()
         nearest = distance.amin(1).argmin(-1)
         cols = columns[nearest]
-        local_rows = rows.gather(-1, cols.unsqueeze(1).expand(-1, rows.shape[1], -1))
+        n_out = self.weights.shape[1]
+        centres = cols[:, ::n_out] // n_out  # (t, k): the neighbourhood's centres
+        at = centres.unsqueeze(1).expand(-1, diff.shape[1], -1)
+        local_rows = self._cross_covariances(
+            jac_perm,
+            diff.gather(2, at.unsqueeze(-1).expand(-1, -1, -1, diff.shape[-1])),
+            phi.gather(2, at),
+            c1.gather(2, at),
+            c2.gather(2, at),
+            self.centres_jac[centres],
+        )
         residual = local_rows - projected @ self.local_basis[cols].mT
         whitened = torch.linalg.solve_triangular(lowers[nearest], residual.mT, upper=False)
         return explained + whitened.pow(2).sum(1) * usable[nearest].unsqueeze(-1)
@@ -286,8 +348,8 @@ class GDMLPosterior:
         scale = self.outputscale / self.n_symmetries
         self_diff = x[:, self.perms] - x.unsqueeze(1)
         phi, c1, c2 = self.kernel.radial(self_diff.pow(2).sum(-1).sqrt(), self.lengthscale)
-        jac_u = torch.einsum("tsdk,tsd->tsk", jac_perm, self_diff)
-        u_jac = torch.einsum("tsd,tdk->tsk", self_diff, jac)
-        cross = torch.einsum("tsdk,tdk->tsk", jac_perm, jac)
+        jac_u = (self_diff.unsqueeze(-1) * jac_perm).sum(-2)
+        u_jac = self_diff @ jac
+        cross = (jac_perm * jac.unsqueeze(1)).sum(-2)
         prior_grad = -scale * (c1.unsqueeze(-1) * cross + c2.unsqueeze(-1) * jac_u * u_jac).sum(1)
         return scale * phi.sum(1), prior_grad

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import platform
+
 import numpy as np
+import pytest
 import torch
 
-from alforge.models import GPPotential
+from alforge.models import GPPotential, allocator
 from alforge.models.gp_solvers import kernel_matrix
 
 
@@ -40,3 +43,24 @@ def test_fast_posterior_matches_dense_algebra(methane):
     np.testing.assert_allclose(prediction.forces_std_eV_per_A, per_atom, rtol=1e-5)
     components = model.predict_force_variances(np.array([f.positions for f in test]))
     np.testing.assert_allclose(components, var[:, 1:].reshape(5, 5, 3), rtol=1e-4, atol=1e-12)
+
+
+def test_projection_without_cross_covariances_matches_forming_them(methane):
+    """``Wᵀ (J R)`` (the default for low ranks) and ``k_*ᵀ R`` give the same variances."""
+    model = GPPotential(max_iterations=5, variance_rank=40, n_neighbours=4)
+    model.fit(methane.train[:20])
+    positions = np.array([f.positions for f in methane.test[:6]])
+    posterior = model.posterior
+    assert not posterior._forms_rows()  # methane: 10 descriptor rows < 15 gradient components
+    projected = model.predict_force_variances(positions)
+    posterior._forms_rows = lambda: True
+    formed = model.predict_force_variances(positions)
+    np.testing.assert_allclose(projected, formed, rtol=1e-7, atol=1e-14)
+    assert np.all(formed > 0)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_fitted_posterior_keeps_freed_memory_in_the_process(methane):
+    GPPotential(max_iterations=2).fit(methane.train[:4])
+    assert allocator._done  # applied when the posterior was built
+    assert allocator.retain_freed_memory()
