@@ -50,7 +50,7 @@ __all__ = ["KERNELS", "GPPotential"]
 KERNELS: dict[str, type[GDMLKernel]] = {"matern52": Matern52GDMLKernel, "rbf": RBFGDMLKernel}
 _SOLVERS = ("auto", "exact", "sparse")
 _EXACT_VARIANCE_MAX_ROWS = 2000
-_DEFAULT_VARIANCE_RANK = 128
+_DEFAULT_VARIANCE_RANK = 64
 
 
 class GPPotential(Potential):
@@ -89,7 +89,7 @@ class GPPotential(Potential):
         kernel at ≤ 6000 rows).
     variance_rank
         Rank of the precomputed variance factor: ``"auto"`` (exact up to 2000 kernel rows,
-        else 128), an integer, or ``None`` for always exact. Prediction cost grows with it.
+        else 64), an integer, or ``None`` for always exact. Prediction cost grows with it.
     n_neighbours
         Nearest training structures whose outputs sharpen a low-rank variance (the local
         correction of :class:`~alforge.models.gdml_posterior.GDMLPosterior`); 0 disables it.
