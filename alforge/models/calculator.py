@@ -58,6 +58,24 @@ class PotentialCalculator(Calculator):
         super().__init__(**kwargs)
         self.model = model
 
+    def check_state(self, atoms: Atoms, tol: float = 1e-15) -> list[str]:
+        """What changed since the last calculation among what the model depends on.
+
+        Only atomic numbers, positions, cell and periodicity enter a prediction. Comparing those
+        exactly is much cheaper than ASE's general :func:`~ase.calculators.calculator.compare_atoms`,
+        which an MD step with uncertainty otherwise pays several times.
+        """
+        previous = self.atoms
+        if previous is None or len(previous) != len(atoms):
+            return list(all_changes)
+        checks = (
+            ("numbers", previous.numbers, atoms.numbers),
+            ("positions", previous.positions, atoms.positions),
+            ("cell", previous.cell.array, atoms.cell.array),
+            ("pbc", previous.pbc, atoms.pbc),
+        )
+        return [name for name, before, now in checks if not np.array_equal(before, now)]
+
     def calculate(
         self,
         atoms: Atoms | None = None,

@@ -132,7 +132,7 @@ class GDMLPosterior:
         self.noise_variances = noise_variances
         self.n_neighbours = min(n_neighbours, centres_A.shape[0]) if local_basis is not None else 0
         self._local_cache: tuple[Tensor, Tensor, Tensor] | None = None
-        self._projector_cache: Tensor | None = None
+        self._projector_cache: tuple[Tensor, Tensor] | None = None
         retain_freed_memory()
 
     @property
@@ -181,7 +181,7 @@ class GDMLPosterior:
         x, jac = self.descriptor.with_jacobian(positions_A)
         jac_perm = jac[:, self.perms]
         diff = x[:, self.perms].unsqueeze(2) - self.centres_x
-        distance = diff.pow(2).sum(-1).sqrt()
+        distance = torch.linalg.vector_norm(diff, dim=-1)
         phi, c1, c2 = self.kernel.radial(distance, self.lengthscale)
         u_beta = torch.einsum("tsnd,nd->tsn", diff, self.beta)
         energy = self.prior_mean_eV + scale * (
@@ -236,12 +236,8 @@ class GDMLPosterior:
         """
         n_test, n_sym, n_centres, dim = diff.shape
         n_grad = jac_perm.shape[-1]
+        energy_rows, grad_rows = self._projector()
         jac_u = diff @ jac_perm  # (t, S, n, 3N): J[σ]ᵀ u
-        # coeffs[t, m, e, a]: minus the coefficient of projector row (m, e) in query output a
-        coeffs = torch.empty(n_test, n_centres, dim + 1, n_grad + 1, dtype=diff.dtype, device=diff.device)
-        coeffs[:, :, 0, 0] = phi.sum(1).neg_()
-        coeffs[:, :, 0, 1:] = (c1.unsqueeze(-1) * jac_u).sum(1).neg_()
-        coeffs[:, :, 1:, 0] = (c1.unsqueeze(-1) * diff).sum(1)
         weights = (c1.transpose(1, 2) @ jac_perm.reshape(n_test, n_sym, dim * n_grad)).reshape(
             n_test * n_centres, dim, n_grad
         )
@@ -249,17 +245,20 @@ class GDMLPosterior:
             (c2.unsqueeze(-1) * diff).permute(0, 2, 3, 1).reshape(n_test * n_centres, dim, n_sym),
             jac_u.transpose(1, 2).reshape(n_test * n_centres, n_sym, n_grad),
         )
-        coeffs[:, :, 1:, 1:] = weights.reshape(n_test, n_centres, dim, n_grad)
-        projected = coeffs.reshape(n_test, -1, n_grad + 1).transpose(1, 2) @ self._projector()
-        return projected.mul_(-self.outputscale / n_sym)
+        c1_u = (c1.unsqueeze(-1) * diff).sum(1).reshape(n_test, 1, n_centres * dim)
+        c1_jac_u = (c1.unsqueeze(-1) * jac_u).sum(1).transpose(1, 2)  # (t, 3N, n)
+        energy = phi.sum(1).unsqueeze(1) @ energy_rows - c1_u @ grad_rows
+        grad = c1_jac_u @ energy_rows - weights.reshape(n_test, n_centres * dim, n_grad).transpose(1, 2) @ grad_rows
+        return torch.cat([energy, grad], dim=1).mul_(self.outputscale / n_sym)
 
-    def _projector(self) -> Tensor:
-        """Per centre, the energy row of ``R`` and ``J_m R_m``, stacked: ``(n (1 + d), r)``; built once."""
+    def _projector(self) -> tuple[Tensor, Tensor]:
+        """The energy rows of ``R`` per centre, ``(n, r)``, and ``J_m R_m`` stacked, ``(n d, r)``;
+        built once."""
         if self._projector_cache is None:
             n_centres, n_out = self.centres_x.shape[0], self.weights.shape[1]
             blocks = self.factor.reshape(n_centres, n_out, -1)
-            stacked = torch.cat([blocks[:, :1], self.centres_jac @ blocks[:, 1:]], dim=1)
-            self._projector_cache = stacked.reshape(n_centres * (1 + self.centres_x.shape[1]), -1)
+            grad_rows = (self.centres_jac @ blocks[:, 1:]).reshape(n_centres * self.centres_x.shape[1], -1)
+            self._projector_cache = (blocks[:, 0].contiguous(), grad_rows)
         return self._projector_cache
 
     def _forms_rows(self) -> bool:
@@ -347,7 +346,7 @@ class GDMLPosterior:
         """Prior variances of the energy ``(t,)`` and of each gradient component ``(t, 3N)``."""
         scale = self.outputscale / self.n_symmetries
         self_diff = x[:, self.perms] - x.unsqueeze(1)
-        phi, c1, c2 = self.kernel.radial(self_diff.pow(2).sum(-1).sqrt(), self.lengthscale)
+        phi, c1, c2 = self.kernel.radial(torch.linalg.vector_norm(self_diff, dim=-1), self.lengthscale)
         jac_u = (self_diff.unsqueeze(-1) * jac_perm).sum(-2)
         u_jac = self_diff @ jac
         cross = (jac_perm * jac.unsqueeze(1)).sum(-2)
