@@ -122,6 +122,7 @@ class CommitteePotential(Potential):
         options = dict(self.member_options)
         if self.member_kind == "gp":
             options.setdefault("seed", self.seed + index)
+            options.setdefault("calibrate", False)  # the committee calibrates its spread instead
         return build_model(self.member_kind, **options)
 
     def _fit(

@@ -7,7 +7,7 @@ import pytest
 from base_potential_test_case import BasePotentialTestCase
 
 from alforge.errors import ModelError
-from alforge.models import GPPotential, Potential
+from alforge.models import GPPotential, Potential, evaluate
 
 
 class TestGPPotential(BasePotentialTestCase):
@@ -55,6 +55,7 @@ def test_sparse_solver_and_low_rank_variance(methane):
         "signal_variance_eV2": exact["signal_variance_eV2"],
         "energy_noise_eV": exact["energy_noise_eV"],
         "force_noise_eV_per_A": exact["force_noise_eV_per_A"],
+        "calibrate": False,  # compares the posteriors' own variances
     }
     sparse = GPPotential(solver="sparse", n_inducing=30, **options)
     assert sparse.fit(methane.train).solver == "sparse"
@@ -67,6 +68,30 @@ def test_sparse_solver_and_low_rank_variance(methane):
     approx = low_rank.predict(methane.test)
     np.testing.assert_array_equal(approx.forces_eV_per_A, full.forces_eV_per_A)
     assert np.all(approx.forces_std_eV_per_A >= full.forces_std_eV_per_A - 1e-9)
+
+
+def test_held_out_calibration_scales_the_posterior_std(methane):
+    raw = GPPotential(max_iterations=20, calibrate=False)
+    raw.fit(methane.train)
+    model = GPPotential(max_iterations=20)
+    report = model.fit(methane.train)
+    assert raw.calibration == 1.0
+    assert any(note.startswith("calibration α") for note in report.notes), report.notes
+    alpha = model.calibration
+    assert alpha != 1.0
+    assert report.hyperparameters["calibration"] == alpha
+    before, after = raw.predict(methane.test), model.predict(methane.test)
+    np.testing.assert_array_equal(after.forces_eV_per_A, before.forces_eV_per_A)
+    np.testing.assert_allclose(after.forces_std_eV_per_A, alpha * before.forces_std_eV_per_A, rtol=1e-12)
+    np.testing.assert_allclose(after.energy_std_eV, alpha * before.energy_std_eV, rtol=1e-12)
+    # on structures neither GP saw, the calibrated σ puts a fraction of errors nearer a Gaussian's 68 % within 1σ
+    gaussian = 0.6827
+    assert abs(evaluate(model, methane.test)["within_1sigma"] - gaussian) < abs(
+        evaluate(raw, methane.test)["within_1sigma"] - gaussian
+    )
+    few = GPPotential(max_iterations=5)
+    assert "calibration skipped" in " ".join(few.fit(methane.train[:8]).notes)
+    assert few.calibration == 1.0
 
 
 def test_symmetries_none_and_explicit(methane):
