@@ -146,6 +146,21 @@ class BasePotentialTestCase:
         assert forces_std.shape == (5,)
         np.testing.assert_allclose(forces_std, prediction.forces_std_eV_per_A[0], atol=1e-12)
 
+    def test_calculator_recomputes_exactly_when_the_structure_changes(self, model, methane):
+        atoms = Atoms(methane.test[0].numbers, methane.test[0].positions)
+        atoms.calc = model.calculator()
+        first = atoms.get_potential_energy()
+        assert atoms.calc.check_state(atoms) == []
+        atoms.set_initial_charges([0.1] * 5)  # not read by the model: no recalculation
+        assert atoms.calc.check_state(atoms) == []
+        atoms.positions[0, 0] += 1e-6
+        assert atoms.calc.check_state(atoms) == ["positions"]
+        assert atoms.get_potential_energy() != first
+        atoms.cell = [10.0, 10.0, 10.0]
+        assert atoms.calc.check_state(atoms) == ["cell"]
+        atoms.numbers = atoms.numbers[::-1]
+        assert "numbers" in atoms.calc.check_state(atoms)
+
     def test_hyperparameters_and_report(self, model):
         assert model.force_noise_eV_per_A > 0
         json.dumps(model.hyperparameters)
