@@ -262,9 +262,13 @@ class GDMLPosterior:
         return self._projector_cache
 
     def _forms_rows(self) -> bool:
-        """Whether forming ``k_*`` and multiplying by ``R`` costs less than :meth:`_projected`."""
+        """Whether forming ``k_*`` and multiplying by ``R`` costs fewer flops than :meth:`_projected`.
+
+        Per centre, forming takes ``3N × d × 3N`` (and ``3N × S × 3N``) products that the
+        projection saves, and projects ``3N`` gradient rows where the projection takes ``d``.
+        """
         dim, n_grad, rank = self.centres_x.shape[1], self.weights.shape[1] - 1, self.factor.shape[1]
-        return n_grad * dim * n_grad < (dim - n_grad) * rank
+        return n_grad * (dim + self.n_symmetries) < (dim - n_grad) * rank
 
     def _neighbourhoods(self) -> tuple[Tensor, Tensor, Tensor]:
         """Per centre ``m``: the output columns of ``m`` and its nearest centres, and the Cholesky
