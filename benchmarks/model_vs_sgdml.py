@@ -25,6 +25,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms, units
@@ -37,10 +38,14 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 sys.path.insert(0, str(Path(__file__).parent))
 from _table import finish, print_table
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 CACHE = Path(__file__).resolve().parent / ".cache"
 TRAJECTORY = CACHE / "ethanol_rhf_sto3g_500K.extxyz"
 SPEARMAN_TARGET = 0.5
 MS_TARGET = 5.0
+ROUNDS = 5
 
 
 class PySCFRHF(Calculator):
@@ -154,6 +159,24 @@ def score(energy: np.ndarray, forces: np.ndarray, frames: list[Atoms]) -> dict[s
     }
 
 
+def per_call_ms(predict: Callable[[np.ndarray], object], inputs: np.ndarray, rounds: int = ROUNDS) -> dict:
+    """Milliseconds per single-structure call: the median and the best of ``rounds`` passes.
+
+    This VM shares its two cores; one pass over the inputs can take twice as long as the next. The
+    median pass is the figure the target is checked against; the best pass (what ``timeit``
+    recommends reporting) shows the cost without interference.
+    """
+    for x in inputs[:20]:
+        predict(x)
+    passes = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for x in inputs:
+            predict(x)
+        passes.append(1000 * (time.perf_counter() - start) / len(inputs))
+    return {"ms": float(np.median(passes)), "ms_best": min(passes)}
+
+
 def run_sgdml(train: list[Atoms], valid: list[Atoms], test: list[Atoms], sigmas: list[int]) -> dict:
     """sGDML with its own σ search (validation force MAE), as ``sgdml all`` does it."""
     import logging
@@ -185,13 +208,10 @@ def run_sgdml(train: list[Atoms], valid: list[Atoms], test: list[Atoms], sigmas:
     test_r = np.array([f.positions for f in test])
     energy, forces = predictor.predict(test_r.reshape(len(test), -1))
     single = test_r[:100].reshape(100, 1, -1)
-    start = time.perf_counter()
-    for r in single:
-        predictor.predict(r)
-    ms = 1000 * (time.perf_counter() - start) / len(single)
+    ms = per_call_ms(predictor.predict, single)
     result = score(energy, forces.reshape(len(test), -1, 3), test)
     result.update(
-        {"fit_s": fit_time, "fit_all_s": search_time, "ms": ms, "note": f"σ={sigma}, {len(model['perms'])} perms"}
+        {"fit_s": fit_time, "fit_all_s": search_time, **ms, "note": f"σ={sigma}, {len(model['perms'])} perms"}
     )
     return result
 
@@ -205,23 +225,20 @@ def run_alforge(train: list[Atoms], test: list[Atoms]) -> dict:
     scores = evaluate(model, test)
     atoms = Atoms(test[0].numbers, test[0].positions)
     atoms.calc = model.calculator()
-    calls = [f.positions for f in test[:300]]
-    for positions in calls[:20]:
+
+    def energy_forces_std(positions: np.ndarray) -> np.ndarray:
         atoms.positions = positions
         atoms.get_forces()
-    start = time.perf_counter()
-    for positions in calls:
-        atoms.positions = positions
-        atoms.get_forces()
-        atoms.calc.results["forces_std"]
-    ms = 1000 * (time.perf_counter() - start) / len(calls)
+        return atoms.calc.results["forces_std"]
+
+    ms = per_call_ms(energy_forces_std, np.array([f.positions for f in test[:300]]))
     hyper = report.hyperparameters
     return {
         "force_mae": scores["force_mae_eV_per_A"],
         "energy_mae": scores["energy_mae_eV"],
         "fit_s": report.fit_time_s,
         "fit_all_s": report.fit_time_s,
-        "ms": ms,
+        **ms,
         "batch_ms": scores["predict_ms_per_structure"],
         "spearman": scores["spearman_std_error"],
         "within_1sigma": scores["within_1sigma"],
@@ -236,7 +253,7 @@ def run_alforge(train: list[Atoms], test: list[Atoms]) -> dict:
 def table_row(name: str, r: dict) -> tuple[object, ...]:
     return (
         name, f"{r['force_mae']:.4f}", f"{1000 * r['energy_mae']:.2f}", f"{r['fit_s']:.1f}", f"{r['fit_all_s']:.1f}",
-        f"{r['ms']:.2f}", f"{r['spearman']:.2f}" if "spearman" in r else "-",
+        f"{r['ms']:.2f} ({r['ms_best']:.2f})", f"{r['spearman']:.2f}" if "spearman" in r else "-",
         f"{r['within_1sigma']:.2f} / {r['within_2sigma']:.2f}" if "within_1sigma" in r else "-", r["note"],
     )
 
@@ -270,10 +287,11 @@ def main(argv: list[str] | None = None) -> int:
             f"alforge GP vs sGDML on the same {size} training structures, ethanol RHF/STO-3G 500 K "
             f"(PySCF-labelled trajectory, not MD17), {len(test)} held-out structures",
             ["model", "force MAE (eV/Å)", "energy MAE (meV)", "fit [s]", "fit + σ search [s]",
-             "ms/structure", "Spearman(std, error)", "within 1σ / 2σ", "notes"],
+             "ms/structure (best)", "Spearman(std, error)", "within 1σ / 2σ", "notes"],
             [table_row(name, r) for _, name, r in measured],
         )
-    print("ms/structure: single-structure calls (alforge: ASE calculator with energy, forces and uncertainty;")
+    print(f"ms/structure: median (best) of {ROUNDS} passes of single-structure calls (alforge: ASE calculator")
+    print("with energy, forces and uncertainty;")
     print(f"sGDML: GDMLPredict energy and forces); sGDML's σ is chosen from {sigmas} on {len(valid)} validation")
     print("structures (alforge: marginal likelihood on the training structures only). CPU shared with other jobs.")
     failures = []
