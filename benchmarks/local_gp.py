@@ -35,11 +35,11 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 sys.path.insert(0, str(Path(__file__).parent))
 from _table import finish, print_table
 
-from alforge.data import labelled
 from alforge.models.local_gp_potential import LocalGPPotential
 from alforge.models.local_reference_potentials import (
     ARGON_EPSILON_EV,
     ARGON_SIGMA_A,
+    labelled_by,
     lennard_jones_oracle,
     stillinger_weber_calculator,
     stillinger_weber_oracle,
@@ -67,12 +67,7 @@ def fluid(
     frames = []
     for _ in range(n):
         dynamics.run(every)
-        snapshot = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=True)
-        result = oracle.compute(snapshot)
-        result.raise_for_status()
-        frame = labelled(snapshot, float(result.energy_eV or 0.0), np.asarray(result.forces_eV_per_A))
-        frame.info["level_of_theory_hash"] = result.level.hash
-        frames.append(frame)
+        frames.append(labelled_by(oracle, Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=True)))
     return frames
 
 

@@ -29,6 +29,7 @@ from alforge.oracles import ASEOracle, Oracle
 __all__ = [
     "ARGON_EPSILON_EV",
     "ARGON_SIGMA_A",
+    "labelled_by",
     "lennard_jones_oracle",
     "random_structures",
     "stillinger_weber_calculator",
@@ -130,9 +131,20 @@ def random_structures(
         if not periodic:
             atoms.set_cell(None)
             atoms.center()
-        result = oracle.compute(atoms)
-        result.raise_for_status()
-        frame = labelled(atoms, float(result.energy_eV or 0.0), np.asarray(result.forces_eV_per_A))
-        frame.info["level_of_theory_hash"] = result.level.hash
-        frames.append(frame)
+        frames.append(labelled_by(oracle, atoms))
     return frames
+
+
+def labelled_by(oracle: Oracle, atoms: Atoms) -> Atoms:
+    """``atoms`` with the oracle's energy and forces and its level-of-theory hash in ``info``.
+
+    Raises
+    ------
+    alforge.errors.OracleRunError
+        If the calculation failed (the analytic references never should).
+    """
+    result = oracle.compute(atoms)
+    result.raise_for_status()
+    frame = labelled(atoms, float(result.energy_eV or 0.0), np.asarray(result.forces_eV_per_A))
+    frame.info["level_of_theory_hash"] = result.level.hash
+    return frame
