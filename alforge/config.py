@@ -127,11 +127,16 @@ class ExplorationSpec(_Section):
     check_interval: int = Field(default=1, ge=1)
     min_distance_A: float = Field(default=0.5, gt=0, le=3)
     max_force_eV_per_A: float = Field(default=50.0, gt=0)
-    sampled_frames: int = Field(default=8, ge=0, le=1000, description="frames kept per walker")
-    start: Literal["labelled", "initial"] = Field(
-        default="labelled",
-        description="walkers start from a seeded draw of the start and labelled training structures, or always "
-        "from the start structures",
+    sampled_frames: int = Field(
+        default=8, ge=0, le=1000, description="frames kept per walker, evenly spaced in time (held-out, random arm)"
+    )
+    max_candidates: int = Field(
+        default=16, ge=1, le=10_000, description="uncertain frames kept per walker (the peak of each excursion)"
+    )
+    start: Literal["continue", "labelled", "initial"] = Field(
+        default="continue",
+        description="continue: each walker resumes where it ended in the last generation (positions and "
+        "velocities); labelled: a seeded draw of the start and labelled structures; initial: the start structures",
     )
 
     @field_validator("temperatures_K")
@@ -147,8 +152,16 @@ class SelectionSpec(_Section):
     """Which explored frames go to the oracle."""
 
     method: Literal["uncertainty", "random"] = "uncertainty"
-    threshold_eV_per_A: float | None = Field(default=None, gt=0, description="absolute force-std threshold")
-    threshold_relative: float | None = Field(default=3.0, gt=0, description="× fitted force noise")
+    threshold_eV_per_A: float | None = Field(
+        default=None, gt=0, description="expert override: absolute largest per-atom force-std threshold"
+    )
+    threshold_relative: float | None = Field(
+        default=None, gt=0, description="expert override: threshold as a multiple of the fitted force noise"
+    )
+    upper_factor: float = Field(
+        default=3.0, gt=1, le=100,
+        description="trust window: frames above upper_factor × threshold are beyond it (the walker rewinds)",
+    )
     max_labels: int = Field(default=4, ge=1, le=10_000, description="labels per generation")
     diversity: Literal["fps", "none"] = "fps"
 
@@ -156,9 +169,6 @@ class SelectionSpec(_Section):
     def _one_threshold(self) -> SelectionSpec:
         if self.threshold_eV_per_A is not None:
             self.__dict__["threshold_relative"] = None
-        if self.threshold_eV_per_A is None and self.threshold_relative is None:
-            msg = "give selection.threshold_eV_per_A or selection.threshold_relative"
-            raise ValueError(msg)
         return self
 
 
@@ -166,6 +176,9 @@ class ValidationSpec(_Section):
     """Held-out frames: randomly chosen explored frames labelled each generation."""
 
     labels_per_generation: int = Field(default=2, ge=0, le=1000)
+    window_generations: int = Field(
+        default=2, ge=1, le=1000, description="the held-out error is scored on the labels of the last N generations"
+    )
 
 
 class StoppingSpec(_Section):
@@ -174,7 +187,12 @@ class StoppingSpec(_Section):
     max_labels: int = Field(default=100, ge=1)
     max_generations: int = Field(default=10, ge=1)
     target_force_mae_eV_per_A: float | None = Field(default=0.1, gt=0)
-    confident_fraction: float = Field(default=0.95, gt=0, le=1)
+    confident_fraction: float = Field(
+        default=0.95, gt=0, le=1, description="share of budgeted MD steps that must be confident"
+    )
+    confirm_generations: int = Field(
+        default=2, ge=1, le=10, description="the criterion must hold in this many consecutive generations"
+    )
     max_quarantine_fraction: float = Field(default=0.5, gt=0, le=1)
 
 
@@ -210,6 +228,17 @@ class CampaignSpec(BaseModel):
     stopping: StoppingSpec = Field(default_factory=StoppingSpec)
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
     schedule: str | None = Field(default=None, description="cron schedule for `alforge serve`")
+
+    @model_validator(mode="after")
+    def _threshold_source(self) -> CampaignSpec:
+        s, target = self.selection, self.stopping.target_force_mae_eV_per_A
+        if s.threshold_eV_per_A is None and s.threshold_relative is None and target is None:
+            msg = (
+                "no uncertainty threshold: give stopping.target_force_mae_eV_per_A (the threshold is derived "
+                "from it) or set selection.threshold_eV_per_A"
+            )
+            raise ValueError(msg)
+        return self
 
     @classmethod
     def from_toml(cls, path: str | Path) -> CampaignSpec:

@@ -1,11 +1,28 @@
-"""Exploration: MD walkers on a model calculator that stop where the model is unsure.
+"""Exploration: MD walkers that run their whole step budget on the model and keep what it does not know.
 
 A :class:`Walker` runs molecular dynamics (ASE Langevin, Berendsen or velocity Verlet) on any ASE
-calculator whose results include ``forces_std`` (eV/Å per atom). Every ``check_interval`` steps
-it reads the uncertainty of the current frame, defined as the largest per-atom force std, and
-stops at the first frame above the threshold, on a physical guard (atoms closer than
-``min_distance_A``, a force above ``max_force_eV_per_A``, a non-finite energy) or at its step
-budget. No Prefect here: usable from a notebook.
+calculator whose results include ``forces_std`` (eV/Å per atom). Every ``check_interval`` steps it
+reads the frame's uncertainty, the largest per-atom force std ``m``, and sorts the frame into the
+trust window of DP-GEN (dpgen2's exploration reports):
+
+- ``m ≤ threshold``: confident; the steps since the last check count as confident time;
+- ``threshold < m < upper``: uncertain, a labelling candidate. Each excursion above the threshold
+  contributes its most uncertain frame, so the candidates are spread along the trajectory;
+- ``m ≥ upper``: beyond the trust window, where the model is lost and its forces mean nothing.
+  The frame is kept as a last-resort candidate and the walker *rewinds*: it returns to its last
+  confident frame with fresh Maxwell–Boltzmann velocities and goes on spending its budget.
+
+An uncertain frame never ends a walker (the first design stopped at the first one, which kept
+every label next to the start structure). Only a physical guard does: atoms closer than
+``min_distance_A``, a force above ``max_force_eV_per_A`` or a non-finite energy. The walker then
+ends at its last confident frame, which is where the next generation resumes it.
+
+Besides candidates, a walker keeps ``sampled_frames`` frames evenly spaced in time whatever their
+uncertainty: the unbiased sample from which held-out frames and the random baseline are drawn.
+
+The result's ``end`` is where the walker stands (positions, and velocities unless a guard ended
+it); the campaign stores it so that the next generation continues the same trajectory. No Prefect
+here: usable from a notebook.
 
 Example
 -------
@@ -19,8 +36,8 @@ Example
 ...         self.results["energy_std"] = 0.01
 >>> settings = WalkerSettings(temperature_K=300, steps=20, threshold_eV_per_A=0.1)
 >>> result = Walker(WithStd(), settings).run(molecule("H2O"))
->>> result.stop_reason, result.steps_done
-('budget', 20)
+>>> result.stop_reason, result.steps_done, result.confident_steps
+('budget', 20, 20)
 """
 
 from __future__ import annotations
@@ -44,32 +61,37 @@ __all__ = ["ExploredFrame", "Walker", "WalkerResult", "WalkerSettings", "min_dis
 
 @dataclass(frozen=True)
 class WalkerSettings:
-    """How one walker runs and when it stops.
+    """How one walker runs and what it keeps.
 
     Attributes
     ----------
     temperature_K
         Thermostat (and initial velocity) temperature.
     steps
-        Step budget.
+        Step budget: the walker runs all of it unless a physical guard ends it.
     threshold_eV_per_A
-        Stop at the first checked frame whose largest per-atom force std exceeds this.
+        Frames whose largest per-atom force std exceeds this are uncertain (labelling candidates).
+    upper_eV_per_A
+        Top of the trust window: at or above it the walker rewinds. ``None``: no ceiling.
     timestep_fs, thermostat, friction_per_fs
         Integrator settings (``langevin``, ``berendsen`` or ``nve``).
     check_interval
         Read the uncertainty every this many steps.
     min_distance_A, max_force_eV_per_A
-        Physical guards: stop when atoms come closer or a force grows larger.
+        Physical guards: end the walker when atoms come closer or a force grows larger.
     sampled_frames
-        How many frames of the trajectory to keep (evenly spaced) as candidates for random
-        selection and validation.
+        How many frames of the trajectory to keep, evenly spaced in time, whatever their uncertainty.
+    max_candidates
+        At most this many uncertain frames (and as many beyond the window) are kept, the most
+        uncertain (resp. the least) first.
     seed
-        Seed of the initial velocities and the Langevin noise.
+        Seed of the initial velocities, the Langevin noise and the velocities after a rewind.
     """
 
     temperature_K: float
     steps: int
     threshold_eV_per_A: float
+    upper_eV_per_A: float | None = None
     timestep_fs: float = 0.5
     thermostat: str = "langevin"
     friction_per_fs: float = 0.02
@@ -77,35 +99,46 @@ class WalkerSettings:
     min_distance_A: float = 0.5
     max_force_eV_per_A: float = 50.0
     sampled_frames: int = 8
+    max_candidates: int = 16
     seed: int = 0
 
 
 @dataclass
 class ExploredFrame:
-    """A frame kept from a walker: the structure, its uncertainty (eV/Å) and why it was kept."""
+    """A frame kept from a walker: the structure, its uncertainty (eV/Å), its step and why it was kept."""
 
     atoms: Atoms
     uncertainty_eV_per_A: float
     step: int
-    reason: str  # "uncertain", "guard", "sampled"
+    reason: str  # "sampled", "uncertain", "beyond" or "guard"
 
 
 @dataclass
 class WalkerResult:
-    """What a walker did: how far it got, why it stopped and the frames it kept."""
+    """What a walker did with its budget, the frames it kept and where it stands now."""
 
-    stop_reason: str
+    stop_reason: str  # "budget" or "guard: ..."
+    steps_budget: int
     steps_done: int
+    confident_steps: int
+    rewinds: int
     threshold_eV_per_A: float
     max_uncertainty_eV_per_A: float
     uncertainties_eV_per_A: np.ndarray
+    end: Atoms
+    end_velocities_A_per_fs: np.ndarray | None
     frames: list[ExploredFrame] = field(default_factory=list)
     wall_time_s: float = 0.0
 
     @property
-    def confident_checks(self) -> int:
-        """Checked frames at or below the threshold."""
-        return int(np.sum(self.uncertainties_eV_per_A <= self.threshold_eV_per_A))
+    def confident_fraction(self) -> float:
+        """Share of the step budget spent below the threshold (unspent steps count as not confident)."""
+        return self.confident_steps / max(1, self.steps_budget)
+
+    @property
+    def completed_fraction(self) -> float:
+        """Share of the step budget run."""
+        return self.steps_done / max(1, self.steps_budget)
 
 
 def min_distance_A(atoms: Atoms) -> tuple[float, int, int]:
@@ -155,57 +188,102 @@ class Walker:
         forces_std = self.calculator.get_property("forces_std", atoms)
         return float(np.max(forces_std))
 
-    def run(self, start: Atoms) -> WalkerResult:
-        """Run from ``start`` (not modified) until the threshold, a guard or the step budget."""
+    def _thermalise(self, atoms: Atoms, rng: np.random.Generator) -> None:
+        MaxwellBoltzmannDistribution(atoms, temperature_K=self.settings.temperature_K, rng=rng)
+        Stationary(atoms)
+        ZeroRotation(atoms)
+
+    def run(self, start: Atoms, velocities_A_per_fs: np.ndarray | None = None) -> WalkerResult:
+        """Run the step budget from ``start`` (not modified).
+
+        Parameters
+        ----------
+        start
+            Where the walker stands.
+        velocities_A_per_fs
+            Its velocities, shape ``(N, 3)`` in Å/fs, to continue a trajectory; ``None`` draws
+            them from the Maxwell–Boltzmann distribution at the walker's temperature.
+        """
         s = self.settings
         began = time.perf_counter()
         rng = np.random.default_rng(s.seed)
         atoms = start.copy()
         atoms.calc = self.calculator
-        MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=rng)
-        Stationary(atoms)
-        ZeroRotation(atoms)
+        if velocities_A_per_fs is None:
+            self._thermalise(atoms, rng)
+        else:
+            atoms.set_velocities(np.asarray(velocities_A_per_fs, dtype=float) / units.fs)
         dynamics = self._dynamics(atoms, rng)
+        upper = math.inf if s.upper_eV_per_A is None else s.upper_eV_per_A
         checks = max(1, math.ceil(s.steps / s.check_interval))
         keep_every = max(1, checks // s.sampled_frames) if s.sampled_frames else 0
+        safe = start.positions.copy()  # the last confident positions: rewind and restart point
         uncertainties: list[float] = []
-        frames: list[ExploredFrame] = []
-        stop_reason, steps_done = "budget", 0
-        last_confident: ExploredFrame | None = None
+        sampled: list[ExploredFrame] = []
+        uncertain: list[ExploredFrame] = []
+        beyond: list[ExploredFrame] = []
+        peak: ExploredFrame | None = None  # the most uncertain frame of the excursion under way
+        stop_reason, steps_done, confident_steps, rewinds = "budget", 0, 0, 0
+        guard_frame: ExploredFrame | None = None
         for check in range(checks):
             n = min(s.check_interval, s.steps - steps_done)
             dynamics.run(n)
             steps_done += n
             guard = self._guard(atoms)
-            uncertainty = self._uncertainty(atoms) if guard is None else math.inf
             if guard is not None:
-                frames.append(ExploredFrame(_snapshot(atoms), uncertainty, steps_done, "guard"))
+                guard_frame = ExploredFrame(_snapshot(atoms), math.inf, steps_done, "guard")
                 stop_reason = guard
                 break
+            uncertainty = self._uncertainty(atoms)
             uncertainties.append(uncertainty)
-            if uncertainty > s.threshold_eV_per_A:
-                frames.append(ExploredFrame(_snapshot(atoms), uncertainty, steps_done, "uncertain"))
-                stop_reason = "uncertain"
-                break
-            if keep_every and (check + 1) % keep_every == 0 and len(frames) < s.sampled_frames:
-                frames.append(ExploredFrame(_snapshot(atoms), uncertainty, steps_done, "sampled"))
-            elif keep_every:
-                last_confident = ExploredFrame(_snapshot(atoms), uncertainty, steps_done, "sampled")
-        if keep_every and last_confident is not None and not any(f.reason == "sampled" for f in frames):
-            # A walker that stopped before its first sampled frame still offers the last frame it
-            # was confident about, so that early-stopping generations have held-out candidates.
-            frames.insert(0, last_confident)
+            if keep_every and (check + 1) % keep_every == 0 and len(sampled) < s.sampled_frames:
+                sampled.append(ExploredFrame(_snapshot(atoms), uncertainty, steps_done, "sampled"))
+            if uncertainty <= s.threshold_eV_per_A:
+                confident_steps += n
+                safe = atoms.positions.copy()
+                if peak is not None:
+                    uncertain.append(peak)
+                    peak = None
+            elif uncertainty < upper:
+                if peak is None or uncertainty > peak.uncertainty_eV_per_A:
+                    peak = ExploredFrame(_snapshot(atoms), uncertainty, steps_done, "uncertain")
+            else:
+                if peak is not None:
+                    uncertain.append(peak)
+                    peak = None
+                beyond.append(ExploredFrame(_snapshot(atoms), uncertainty, steps_done, "beyond"))
+                rewinds += 1
+                atoms.set_positions(safe, apply_constraint=False)
+                self._thermalise(atoms, rng)
+        if peak is not None:
+            uncertain.append(peak)
+        uncertain.sort(key=lambda f: -f.uncertainty_eV_per_A)
+        beyond.sort(key=lambda f: f.uncertainty_eV_per_A)
+        frames = [*sampled, *uncertain[: s.max_candidates], *beyond[: s.max_candidates]]
+        if guard_frame is not None:
+            frames.append(guard_frame)
+            end, velocities = _snapshot(atoms, positions=safe), None
+        else:
+            end, velocities = _snapshot(atoms), atoms.get_velocities() * units.fs
         values = np.asarray(uncertainties, dtype=float)
         return WalkerResult(
             stop_reason=stop_reason,
+            steps_budget=s.steps,
             steps_done=steps_done,
+            confident_steps=confident_steps,
+            rewinds=rewinds,
             threshold_eV_per_A=s.threshold_eV_per_A,
             max_uncertainty_eV_per_A=float(values.max()) if values.size else math.inf,
             uncertainties_eV_per_A=values,
+            end=end,
+            end_velocities_A_per_fs=velocities,
             frames=frames,
             wall_time_s=time.perf_counter() - began,
         )
 
 
-def _snapshot(atoms: Atoms) -> Atoms:
-    return Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+def _snapshot(atoms: Atoms, positions: np.ndarray | None = None) -> Atoms:
+    return Atoms(
+        numbers=atoms.numbers, positions=atoms.positions if positions is None else positions,
+        cell=atoms.cell, pbc=atoms.pbc,
+    )

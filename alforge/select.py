@@ -1,9 +1,12 @@
 """Selection: which explored frames go to the oracle.
 
-``uncertainty``: frames above the threshold, the most uncertain first, thinned for diversity by
-farthest-point sampling in descriptor space. ``random``: a uniform draw from every kept frame
-(the baseline arm). Validation frames are a uniform draw from the frames not selected for
-training, so the held-out error measures the model where its own MD goes.
+``uncertainty`` (:func:`select_training`): frames where a physical guard ended a walker first,
+then frames inside the trust window (threshold < std < upper), the most uncertain first, thinned
+for diversity by farthest-point sampling in descriptor space, and only then, to fill the quota,
+frames beyond the window, the least uncertain first (nearest to what the model knows).
+``random``: a uniform draw from every kept frame (the baseline arm). Held-out frames are drawn
+first, uniformly among the frames each walker kept evenly spaced in time, so that the held-out
+error measures the model over the MD it runs, not where it already knew it was unsure.
 
 Example
 -------
@@ -19,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["farthest_point_sampling", "select_random", "select_uncertain", "select_validation"]
+__all__ = ["farthest_point_sampling", "select_random", "select_training", "select_uncertain", "select_validation"]
 
 
 def farthest_point_sampling(descriptors: np.ndarray, k: int, first: int = 0) -> list[int]:
@@ -81,3 +84,45 @@ def select_random(n: int, k: int, rng: np.random.Generator, exclude: Sequence[in
 def select_validation(n: int, k: int, rng: np.random.Generator, exclude: Sequence[int]) -> list[int]:
     """Held-out frames: a uniform draw of ``k`` among the frames not picked for training."""
     return select_random(n, k, rng, exclude=exclude)
+
+
+def select_training(
+    uncertainties: Sequence[float],
+    reasons: Sequence[str],
+    descriptors: np.ndarray | None,
+    threshold: float,
+    upper: float,
+    k: int,
+    diversity: str = "fps",
+    exclude: Sequence[int] = (),
+) -> list[int]:
+    """Indices of up to ``k`` frames to label, in priority order (see the module docstring).
+
+    Parameters
+    ----------
+    uncertainties
+        Largest per-atom force std of each frame (eV/Å); ``inf`` where unknown.
+    reasons
+        Why the walker kept each frame: ``guard`` frames come first.
+    descriptors
+        ``(n, d)`` descriptors for farthest-point diversity, or ``None``.
+    threshold, upper
+        The trust window (eV/Å).
+    k
+        How many to pick.
+    exclude
+        Indices already taken (the held-out frames).
+    """
+    values = np.asarray(uncertainties, dtype=float)
+    taken = set(exclude)
+    open_ = [i for i in range(len(values)) if i not in taken]
+    guards = [i for i in open_ if reasons[i].startswith("guard")]
+    inside = [i for i in open_ if i not in guards and threshold < values[i] < upper]
+    beyond = sorted((i for i in open_ if i not in guards and values[i] >= upper and np.isfinite(values[i])),
+                    key=lambda i: values[i])
+    picks = guards[:k]
+    if len(picks) < k and inside:
+        local = select_uncertain(values[inside], None if descriptors is None else np.asarray(descriptors)[inside],
+                                 threshold, k - len(picks), diversity)
+        picks += [inside[i] for i in local]
+    return picks + beyond[: k - len(picks)]

@@ -38,6 +38,7 @@ __all__ = [
     "label_step",
     "load_context",
     "open_generation",
+    "plan_step",
     "seed_step",
     "select_step",
     "start_campaign",
@@ -316,13 +317,74 @@ def load_model_record(db: Database, model_id: int) -> Any:
     return model
 
 
-def threshold_eV_per_A(spec: CampaignSpec, model: Any) -> float:
-    """The force-std threshold in force: absolute, or relative to the fitted force noise."""
-    s = spec.selection
+def _plan(db: Database, ctx: CampaignContext, generation_id: int, model_id: int) -> dict[str, Any]:
+    """The generation's exploration plan (stored once in its settings; see :func:`plan_step`)."""
+    with db.session(readonly=True) as session:
+        settings = dict(_generation(session, generation_id).settings or {})
+    if "plan" in settings:
+        return dict(settings["plan"])
+    return plan_step(db, ctx.campaign_id, generation_id, model_id)
+
+
+def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int) -> dict[str, Any]:
+    """Resolve the generation's uncertainty threshold once, before its walkers start; return the plan.
+
+    The threshold on the largest per-atom force std comes, in order of precedence, from
+    ``selection.threshold_eV_per_A`` (absolute), ``selection.threshold_relative`` (× the fitted
+    force noise) or the user's target force MAE: ``τ = target / κ``, with ``κ`` (expected force
+    MAE per unit of largest per-atom std) fitted on the held-out labels of the last
+    ``validation.window_generations`` generations with this generation's model
+    (:mod:`alforge.verdict`). The plan is stored in the generation's settings; a rerun reads it.
+    """
+    from alforge.verdict import KAPPA_PRIOR, calibrate_kappa, threshold_eV_per_A
+
+    ctx = load_context(db, campaign_id)
+    with db.session(readonly=True) as session:
+        generation = _generation(session, generation_id)
+        if "plan" in (generation.settings or {}):
+            return dict(generation.settings["plan"])
+        index = generation.index
+        ids = campaign_calculation_ids(
+            session, campaign_id, split="validation", since_index=index - ctx.spec.validation.window_generations
+        )
+        frames = labelled_frames(session, ids) if ids else []
+    model = load_model_record(db, model_id)
+    errors, stds = _held_out_errors(model, frames)
+    kappa = calibrate_kappa(errors, stds)
+    s, target = ctx.spec.selection, ctx.spec.stopping.target_force_mae_eV_per_A
     if s.threshold_eV_per_A is not None:
-        return s.threshold_eV_per_A
-    noise = float(getattr(model, "force_noise_eV_per_A", 0.0) or 0.0)
-    return max(s.threshold_relative * noise, 1e-3)  # type: ignore[operator]
+        threshold, source = s.threshold_eV_per_A, "selection.threshold_eV_per_A"
+    elif s.threshold_relative is not None or target is None:
+        noise = float(getattr(model, "force_noise_eV_per_A", 0.0) or 0.0)
+        factor = s.threshold_relative or 3.0
+        threshold, source = max(factor * noise, 1e-3), f"selection.threshold_relative × force noise {noise:.3g} eV/Å"
+    else:
+        threshold = threshold_eV_per_A(target, kappa)
+        source = f"target {target:g} eV/Å / kappa {kappa:.3g} ({len(errors)} held-out frames)"
+    plan = {
+        "threshold_eV_per_A": float(threshold),
+        "upper_eV_per_A": float(threshold * s.upper_factor),
+        "kappa": float(kappa),
+        "kappa_prior": KAPPA_PRIOR,
+        "kappa_frames": len(errors),
+        "threshold_source": source,
+    }
+    with db.session() as session:
+        generation = _generation(session, generation_id)
+        if "plan" not in (generation.settings or {}):
+            generation.settings = {**(generation.settings or {}), "plan": plan,
+                                   "threshold_eV_per_A": plan["threshold_eV_per_A"]}
+        return dict(generation.settings["plan"])
+
+
+def _held_out_errors(model: Any, frames: list[Atoms]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame observed force MAE and largest per-atom force std of ``model`` on labelled frames (eV/Å)."""
+    errors, stds = [], []
+    for frame in frames:
+        prediction = model.predict([frame])
+        errors.append(float(np.mean(np.abs(prediction.forces_eV_per_A[0] - frame.get_forces()))))
+        stds.append(float(np.max(prediction.forces_std_eV_per_A[0])))
+    return np.asarray(errors), np.asarray(stds)
 
 
 def _within_guards(atoms: Atoms, ctx: CampaignContext) -> bool:
@@ -336,31 +398,43 @@ def _within_guards(atoms: Atoms, ctx: CampaignContext) -> bool:
     return bool(distances[np.triu_indices(len(atoms), 1)].min() >= e.min_distance_A)
 
 
-def walker_start(db: Database, ctx: CampaignContext, campaign_id: int, index: int, walker: int) -> Atoms:
-    """Where walker ``walker`` of generation ``index`` starts its MD.
+def walker_start(
+    db: Database, ctx: CampaignContext, campaign_id: int, index: int, walker: int
+) -> tuple[Atoms, np.ndarray | None]:
+    """Where walker ``walker`` of generation ``index`` starts, and its velocities (Å/fs) if it continues.
 
-    With ``exploration.start = "labelled"`` (the default): a seeded uniform draw among the start
-    structures and the campaign's training structures that lie inside the walkers' physical
-    guards. Every labelled frame was where an earlier model became unsure, so walkers begin at
-    the frontier of what the model knows instead of rediscovering it from the start structure
-    each generation (which, with a sharp GP, keeps every label near the start geometry). The
-    draw depends only on the seed, the generation and the stored labels, so a resumed
-    generation starts its walkers where the interrupted one did. With ``"initial"``: the start
-    structures, walker by walker.
+    ``exploration.start = "continue"`` (the default): the walker resumes where its last recorded
+    run ended, positions and velocities, so that walkers accumulate simulated time across
+    generations (a guard-ended run resumes from its last confident frame with fresh velocities).
+    A walker with no earlier run starts from the start structures, walker by walker.
+    ``"labelled"``: a seeded uniform draw among the start structures and the campaign's training
+    structures inside the walkers' guards. ``"initial"``: the start structures every generation.
+    Everything but the very first start comes from the database, so a resumed generation starts
+    its walkers where the interrupted one did.
     """
+    mode = ctx.spec.exploration.start
+    if mode == "continue":
+        with db.session(readonly=True) as session:
+            run = store.last_walker_run(session, campaign_id, walker, before_index=index)
+            if run is not None:
+                end = atoms_from_row(session.get(Structure, run.end_structure_id))  # type: ignore[arg-type]
+                velocities = run.end_velocities_A_per_fs
+                if velocities is None or velocities.shape != (len(end), 3):
+                    velocities = None
+                return end, velocities
     starts = start_structures(ctx.spec)
-    if ctx.spec.exploration.start == "initial":
-        return starts[walker % len(starts)]
+    if mode in ("continue", "initial"):
+        return starts[walker % len(starts)], None
     with db.session(readonly=True) as session:
         ids = campaign_calculation_ids(session, campaign_id, split="train")
         labelled = labelled_frames(session, ids) if ids else []
     pool = [*starts, *(frame for frame in labelled if _within_guards(frame, ctx))]
     choice = pool[int(np.random.default_rng([ctx.spec.seed, index, walker]).integers(len(pool)))]
-    return Atoms(choice.numbers, choice.positions, cell=choice.cell, pbc=choice.pbc)
+    return Atoms(choice.numbers, choice.positions, cell=choice.cell, pbc=choice.pbc), None
 
 
 def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: int, walker: int) -> int:
-    """Run walker ``walker`` of a generation on its model; store it and its frames; return md_run id."""
+    """Run walker ``walker`` of a generation on its model; store it, its end and its frames; return md_run id."""
     from alforge.explore import Walker, WalkerSettings
 
     with db.session(readonly=True) as session:
@@ -372,13 +446,14 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
         index = _generation(session, generation_id).index
     ctx = load_context(db, campaign_id)
     model = load_model_record(db, model_id)
+    plan = _plan(db, ctx, generation_id, model_id)
     e = ctx.spec.exploration
-    start = walker_start(db, ctx, campaign_id, index, walker)
-    threshold = threshold_eV_per_A(ctx.spec, model)
+    start, velocities = walker_start(db, ctx, campaign_id, index, walker)
     settings = WalkerSettings(
         temperature_K=e.temperatures_K[walker % len(e.temperatures_K)],
         steps=e.steps,
-        threshold_eV_per_A=threshold,
+        threshold_eV_per_A=plan["threshold_eV_per_A"],
+        upper_eV_per_A=plan["upper_eV_per_A"],
         timestep_fs=e.timestep_fs,
         thermostat=e.thermostat,
         friction_per_fs=e.friction_per_fs,
@@ -386,13 +461,12 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
         min_distance_A=e.min_distance_A,
         max_force_eV_per_A=e.max_force_eV_per_A,
         sampled_frames=e.sampled_frames,
+        max_candidates=e.max_candidates,
         seed=int.from_bytes(hashlib.sha256(f"{ctx.spec.seed}:{index}:{walker}".encode()).digest()[:4], "little"),
     )
-    result = Walker(model.calculator(), settings).run(start)
+    result = Walker(model.calculator(), settings).run(start, velocities)
     with db.session() as session:
         start_id = add_structures(session, [start])[0]
-        generation = _generation(session, generation_id)
-        generation.settings = {**(generation.settings or {}), "threshold_eV_per_A": threshold}
         return store.record_walker(
             session,
             generation_id,
@@ -405,12 +479,25 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
             wall_time_s=result.wall_time_s,
             uncertainties=result.uncertainties_eV_per_A,
             frames=[(f.atoms, f.uncertainty_eV_per_A, f.reason) for f in result.frames],
+            steps_budget=result.steps_budget,
+            confident_steps=result.confident_steps,
+            rewinds=result.rewinds,
+            timestep_fs=settings.timestep_fs,
+            threshold_eV_per_A=settings.threshold_eV_per_A,
+            end=result.end,
+            end_velocities_A_per_fs=result.end_velocities_A_per_fs,
         )
 
 
 def select_step(db: Database, campaign_id: int, generation_id: int, model_id: int | None) -> list[int]:
-    """Choose the frames to label (and the held-out ones); return the generation's calculation ids."""
-    from alforge.select import select_random, select_uncertain, select_validation
+    """Choose the held-out frames, then the frames to label; return the generation's calculation ids.
+
+    Held-out labels come out of the label budget first, drawn uniformly among the frames the
+    walkers kept evenly spaced in time (topped up from uncertain frames where walkers kept too
+    few: that errs towards a higher, more conservative held-out error). Training labels follow
+    :func:`alforge.select.select_training` (or a uniform draw for the random arm).
+    """
+    from alforge.select import select_random, select_training, select_validation
 
     ctx = load_context(db, campaign_id)
     with db.session() as session:
@@ -425,35 +512,35 @@ def select_step(db: Database, campaign_id: int, generation_id: int, model_id: in
                 )
             )
             labels_so_far = len(campaign_calculation_ids(session, campaign_id, split=None))
-            budget = max(0, ctx.spec.stopping.max_labels - labels_so_far)
-            k = min(ctx.spec.selection.max_labels, budget)
+            remaining = max(0, ctx.spec.stopping.max_labels - labels_so_far)
+            n_held_out = min(ctx.spec.validation.labels_per_generation, remaining)
+            k = min(ctx.spec.selection.max_labels, remaining - n_held_out)
             rng = np.random.default_rng([ctx.spec.seed, generation.index])
+            reasons = [c.reason or "" for c in candidates]
             uncertainties = [math.inf if c.uncertainty is None else c.uncertainty for c in candidates]
+            not_sampled = [i for i, why in enumerate(reasons) if why != "sampled"]
+            held_out = select_validation(len(candidates), n_held_out, rng, exclude=not_sampled)
+            if len(held_out) < n_held_out:
+                others = [i for i, why in enumerate(reasons) if why not in ("sampled", "uncertain")]
+                held_out += select_validation(
+                    len(candidates), n_held_out - len(held_out), rng, exclude=[*held_out, *others]
+                )
             if ctx.spec.selection.method == "random":
-                train = select_random(len(candidates), k, rng)
+                train = select_random(len(candidates), k, rng, exclude=held_out)
                 reason = "random"
             else:
-                model = load_model_record(db, model_id)
-                threshold = (generation.settings or {}).get("threshold_eV_per_A", threshold_eV_per_A(ctx.spec, model))
+                plan = (generation.settings or {}).get("plan") or _plan(db, ctx, generation_id, model_id)
                 descriptors = None
                 if ctx.spec.selection.diversity == "fps" and candidates:
-                    frames = [atoms_from_row(c.structure) for c in candidates]
-                    descriptors = model.descriptor(frames)
-                train = select_uncertain(uncertainties, descriptors, threshold, k, ctx.spec.selection.diversity)
-                reason = "uncertain"
-            # Held-out frames: a uniform draw among the sampled (unbiased) frames; where walkers
-            # stopped before sampling enough, topped up from the other unpicked frames so that
-            # every generation can be scored (those lean towards uncertain frames: conservative).
-            n_held_out = ctx.spec.validation.labels_per_generation
-            not_sampled = [i for i, c in enumerate(candidates) if c.reason != "sampled"]
-            held_out = select_validation(len(candidates), n_held_out, rng, exclude=[*train, *not_sampled])
-            if len(held_out) < n_held_out:
-                guards = [i for i, c in enumerate(candidates) if c.reason not in ("sampled", "uncertain")]
-                held_out += select_validation(
-                    len(candidates), n_held_out - len(held_out), rng, exclude=[*train, *held_out, *guards]
+                    model = load_model_record(db, model_id)
+                    descriptors = model.descriptor([atoms_from_row(c.structure) for c in candidates])
+                train = select_training(
+                    uncertainties, reasons, descriptors, plan["threshold_eV_per_A"], plan["upper_eV_per_A"], k,
+                    ctx.spec.selection.diversity, exclude=held_out,
                 )
-            picks = {candidates[i].id: ("train", reason) for i in train}
-            picks.update({candidates[i].id: ("validation", "held-out") for i in held_out})
+                reason = "uncertain"
+            picks = {candidates[i].id: ("validation", "held-out") for i in held_out}
+            picks.update({candidates[i].id: ("train", reason) for i in train})
             store.mark_selected(session, picks)
         mapping = store.generation_calculations(session, generation_id, ctx.level)
         return sorted(mapping.values())
@@ -490,44 +577,129 @@ def label_step(db: Database, campaign_id: int, calculation_id: int) -> str:
     return result.status
 
 
+def _md_metrics(runs: list[MDRun], ctx: CampaignContext) -> dict[str, Any]:
+    """Confident and completed fraction of the generation's budgeted MD, stops, rewinds, simulated time."""
+    from alforge.verdict import WalkerTally, md_confidence
+
+    e = ctx.spec.exploration
+    tallies = [
+        WalkerTally(
+            steps_budget=r.steps_budget or e.steps,
+            steps_done=r.steps_done,
+            # rows older than revision 0003 hold only their checks: count the confident ones
+            confident_steps=r.confident_steps if r.confident_steps is not None else int(
+                np.sum(r.uncertainties <= (r.threshold_eV_per_A or 0.0)) * e.check_interval
+            ) if r.uncertainties is not None else 0,
+        )
+        for r in runs
+    ]
+    confident, completed = md_confidence(tallies, e.walkers, e.steps)
+    return {
+        "confident_fraction": confident,
+        "md_completed_fraction": completed,
+        "walker_stops": {r.walker: r.stop_reason for r in runs},
+        "walkers_recorded": len(runs),
+        "rewinds": sum(r.rewinds or 0 for r in runs),
+        "simulated_ps": sum(r.simulated_fs for r in runs) / 1000.0,
+    }
+
+
+def walker_times_ps(db: Database, campaign_id: int) -> dict[int, float]:
+    """Simulated time each walker has accumulated over the campaign's generations (ps)."""
+    with db.session(readonly=True) as session:
+        runs = session.execute(
+            select(MDRun.walker, MDRun.steps_done, MDRun.timestep_fs)
+            .join(Generation, Generation.id == MDRun.generation_id)
+            .where(Generation.campaign_id == campaign_id)
+        ).all()
+    out: dict[int, float] = {}
+    for walker, steps, timestep in runs:
+        out[walker] = out.get(walker, 0.0) + steps * (timestep or 0.0) / 1000.0
+    return dict(sorted(out.items()))
+
+
 def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: int | None) -> dict[str, Any]:
-    """Held-out errors of the generation's model, confident fraction of its MD, label counts."""
+    """Held-out errors of the generation's model, the confidence of its MD over the budget, label counts.
+
+    The held-out error (``force_mae_eV_per_A``, the one the verdict uses) is scored on the held-out
+    labels of the last ``validation.window_generations`` generations: frames drawn uniformly in
+    time from the walkers' recent trajectories, which the model never trained on.
+    ``force_mae_all_eV_per_A`` scores every held-out label of the campaign.
+    """
+    ctx = load_context(db, campaign_id)
     with db.session(readonly=True) as session:
         generation = _generation(session, generation_id)
+        index, settings = generation.index, dict(generation.settings or {})
+        window_start = index - ctx.spec.validation.window_generations + 1
         validation_ids = campaign_calculation_ids(session, campaign_id, split="validation")
+        recent_ids = campaign_calculation_ids(session, campaign_id, split="validation", since_index=window_start)
         train_ids = campaign_calculation_ids(session, campaign_id, split="train")
         runs = list(session.scalars(select(MDRun).where(MDRun.generation_id == generation_id)))
-        threshold = (generation.settings or {}).get("threshold_eV_per_A")
-        generation_calcs = store.generation_calculations(session, generation_id, load_context(db, campaign_id).level)
+        generation_calcs = store.generation_calculations(session, generation_id, ctx.level)
         counts = store.calculation_counts(session, list(generation_calcs.values()))
         frames = labelled_frames(session, validation_ids) if validation_ids and model_id is not None else []
+    plan = settings.get("plan") or {}
     metrics: dict[str, Any] = {
         "labels_total": len(train_ids) + len(validation_ids),
         "train_labels": len(train_ids),
         "validation_labels": len(validation_ids),
+        "held_out_frames": len(recent_ids) if model_id is not None else 0,
         "generation_ok": counts.get("ok", 0),
         "generation_quarantined": counts.get("quarantined", 0),
-        "threshold_eV_per_A": threshold,
+        "threshold_eV_per_A": plan.get("threshold_eV_per_A", settings.get("threshold_eV_per_A")),
+        "upper_eV_per_A": plan.get("upper_eV_per_A"),
+        "kappa": plan.get("kappa"),
         "model_id": model_id,
     }
-    if runs:
-        checks = np.concatenate([r.uncertainties for r in runs if r.uncertainties is not None] or [np.zeros(0)])
-        confident = int(np.sum(checks <= threshold)) if threshold is not None else 0
-        uncertain_stops = sum(1 for r in runs if r.stop_reason == "uncertain")
-        metrics["confident_fraction"] = confident / max(1, len(checks) + uncertain_stops) if runs else None
-        metrics["walker_stops"] = {r.walker: r.stop_reason for r in runs}
+    if index > 0:
+        metrics.update(_md_metrics(runs, ctx))
+        times = walker_times_ps(db, campaign_id)
+        metrics["walker_ps"] = {str(w): t for w, t in times.items()}
+        metrics["simulated_ps_total"] = sum(times.values())
     if frames:
         from alforge.models import evaluate  # the model stack is imported only once there is a model
 
         model = load_model_record(db, model_id)  # type: ignore[arg-type]
-        metrics.update(_jsonable(evaluate(model, frames)))
+        recent = set(recent_ids)
+        scored = _jsonable(evaluate(model, [f for f in frames if f.info["calculation_id"] in recent]))
+        metrics.update(scored if recent else {})
+        overall = _jsonable(evaluate(model, frames))
+        metrics["force_mae_all_eV_per_A"] = overall.get("force_mae_eV_per_A")
     return metrics
 
 
+def _verdicts(db: Database, campaign_id: int) -> list[Any]:
+    """The verdict inputs of every complete generation of a campaign, oldest first."""
+    from alforge.verdict import GenerationVerdict
+
+    with db.session(readonly=True) as session:
+        rows = session.execute(
+            select(Generation.index, Generation.metrics)
+            .where(Generation.campaign_id == campaign_id, Generation.state == "complete")
+            .order_by(Generation.index)
+        ).all()
+    return [_verdict_of(i, m or {}, GenerationVerdict) for i, m in rows]
+
+
+def _verdict_of(index: int, metrics: dict[str, Any], cls: Any) -> Any:
+    return cls(
+        index=index,
+        force_mae_eV_per_A=metrics.get("force_mae_eV_per_A"),
+        confident_fraction=metrics.get("confident_fraction"),
+        held_out_frames=int(metrics.get("held_out_frames") or 0),
+    )
+
+
 def decide(db: Database, campaign_id: int, metrics: dict[str, Any], index: int) -> tuple[str, str]:
-    """Campaign decision after a generation: (state, reason) with state running/converged/stopped."""
+    """Campaign decision after generation ``index`` with ``metrics``: (state, reason).
+
+    Gathers the numbers :func:`alforge.verdict.decide` needs (earlier generations' verdicts, label
+    and quarantine counts) from the database; the rule itself is that pure function.
+    """
+    from alforge.verdict import GenerationVerdict
+    from alforge.verdict import decide as rule
+
     ctx = load_context(db, campaign_id)
-    s = ctx.spec.stopping
     with db.session(readonly=True) as session:
         all_ids = campaign_calculation_ids(session, campaign_id, split=None)
         generation_ids = select(Generation.id).where(Generation.campaign_id == campaign_id)
@@ -540,24 +712,13 @@ def decide(db: Database, campaign_id: int, metrics: dict[str, Any], index: int) 
                 Calculation.level_hash == ctx.level.hash,
             )
         ).all()
-    quarantined = sum(1 for status in tried if status == "quarantined")
-    if tried and quarantined / len(tried) > s.max_quarantine_fraction:
-        return "stopped", (
-            f"{quarantined} of {len(tried)} reference calculations quarantined (> {s.max_quarantine_fraction:.0%}); "
-            "check the oracle settings and the quarantined errors (`alforge status`)"
-        )
-    error = metrics.get("force_mae_eV_per_A")
-    confident = metrics.get("confident_fraction")
-    if index > 0 and confident is not None and confident >= s.confident_fraction and (
-        s.target_force_mae_eV_per_A is None or (error is not None and error <= s.target_force_mae_eV_per_A)
-    ):
-        shown = "n/a" if error is None else f"{error:.3g} eV/Å"
-        return "converged", f"held-out force MAE {shown}, {confident:.0%} of MD frames confident"
-    if len(all_ids) >= s.max_labels:
-        return "stopped", f"label budget of {s.max_labels} used"
-    if index + 1 >= s.max_generations:
-        return "stopped", f"reached {s.max_generations} generations"
-    return "running", "continue"
+    history = [v for v in _verdicts(db, campaign_id) if v.index < index]
+    history.append(_verdict_of(index, metrics, GenerationVerdict))
+    decision = rule(
+        history, ctx.spec.stopping, labels_total=len(all_ids), tried=len(tried),
+        quarantined=sum(1 for status in tried if status == "quarantined"),
+    )
+    return decision.state, decision.reason
 
 
 def finish_generation(

@@ -1,4 +1,4 @@
-"""MD walkers: stop on uncertainty, on physical guards, or at the step budget."""
+"""MD walkers: run the whole budget through uncertain frames, rewind beyond the trust window, end only on guards."""
 
 from __future__ import annotations
 
@@ -37,40 +37,81 @@ def test_walker_runs_to_budget_when_confident() -> None:
     settings = WalkerSettings(temperature_K=300, steps=30, threshold_eV_per_A=10.0, sampled_frames=3, seed=1)
     result = Walker(EMTWithStd(start.positions, scale=0.01), settings).run(start)
     assert result.stop_reason == "budget"
-    assert result.steps_done == 30
+    assert (result.steps_done, result.confident_steps, result.rewinds) == (30, 30, 0)
+    assert result.confident_fraction == 1.0
     assert len(result.uncertainties_eV_per_A) == 30
-    assert result.confident_checks == 30
     assert [f.reason for f in result.frames] == ["sampled"] * 3
+    assert [f.step for f in result.frames] == [10, 20, 30]  # evenly spaced in time
     np.testing.assert_array_equal(start.positions, molecule("H2O").positions)
 
 
-def test_walker_stops_at_first_uncertain_frame() -> None:
+def test_uncertain_frames_do_not_end_the_walker() -> None:
+    """The first design stopped here; now the walker spends its whole budget and keeps candidates."""
     start = molecule("H2O")
-    settings = WalkerSettings(temperature_K=600, steps=500, threshold_eV_per_A=0.02, seed=2)
+    settings = WalkerSettings(temperature_K=600, steps=400, threshold_eV_per_A=0.02, sampled_frames=4, seed=2)
     result = Walker(EMTWithStd(start.positions), settings).run(start)
-    assert result.stop_reason == "uncertain"
-    assert result.steps_done < 500
-    assert result.frames[-1].reason == "uncertain"
-    assert result.frames[-1].uncertainty_eV_per_A > 0.02
-    assert np.all(result.uncertainties_eV_per_A[:-1] <= 0.02)
+    assert result.stop_reason == "budget"
+    assert result.steps_done == 400
+    values = result.uncertainties_eV_per_A
+    assert np.sum(values > 0.02) > 0  # it did go where the model is unsure ...
+    assert result.confident_steps == int(np.sum(values <= 0.02))  # ... and only confident steps count
+    assert result.confident_steps < 400
+    uncertain = [f for f in result.frames if f.reason == "uncertain"]
+    assert uncertain
+    assert all(f.uncertainty_eV_per_A > 0.02 for f in uncertain)
+    peaks = [f.uncertainty_eV_per_A for f in uncertain]
+    assert peaks == sorted(peaks, reverse=True)
 
 
-def test_early_stop_keeps_the_last_confident_frame_as_a_sample() -> None:
+def test_each_excursion_contributes_its_most_uncertain_frame() -> None:
     start = molecule("H2O")
-    settings = WalkerSettings(temperature_K=300, steps=500, threshold_eV_per_A=0.1, sampled_frames=2, seed=2)
+    settings = WalkerSettings(temperature_K=600, steps=300, threshold_eV_per_A=0.03, max_candidates=1000, seed=5)
     result = Walker(EMTWithStd(start.positions), settings).run(start)
-    assert result.stop_reason == "uncertain"
-    assert 1 < result.steps_done < 250  # stopped before the first regular sample (every 250 steps)
-    sampled, stop = result.frames
-    assert (sampled.reason, stop.reason) == ("sampled", "uncertain")
-    assert sampled.step == result.steps_done - 1
-    assert sampled.uncertainty_eV_per_A <= 0.1
+    values = result.uncertainties_eV_per_A
+    above = values > 0.03
+    excursions = int(above[0]) + int(np.sum(above[1:] & ~above[:-1]))
+    uncertain = [f for f in result.frames if f.reason == "uncertain"]
+    assert len(uncertain) == excursions
+    assert max(f.uncertainty_eV_per_A for f in uncertain) == values.max()
 
 
-def test_walker_guard_on_close_atoms_records_the_frame() -> None:
+def test_beyond_the_trust_window_the_walker_rewinds_to_its_last_confident_frame() -> None:
+    start = molecule("H2O")
+    settings = WalkerSettings(
+        temperature_K=600, steps=300, threshold_eV_per_A=0.02, upper_eV_per_A=0.05, sampled_frames=0, seed=4
+    )
+    result = Walker(EMTWithStd(start.positions), settings).run(start)
+    assert result.stop_reason == "budget"
+    assert result.steps_done == 300
+    assert result.rewinds > 0
+    beyond = [f for f in result.frames if f.reason == "beyond"]
+    assert len(beyond) == min(result.rewinds, settings.max_candidates)  # the least uncertain kept
+    assert all(f.uncertainty_eV_per_A >= 0.05 for f in beyond)
+    # after every rewind the walker is back inside the window: it never drifts on where it is lost
+    assert np.all(np.linalg.norm(result.end.positions - start.positions, axis=1) < 0.05)
+
+
+def test_walker_continues_from_positions_and_velocities() -> None:
+    """Two runs of 20 steps from the first's end equal one run of 40 steps under NVE (no noise)."""
+    start = molecule("H2O")
+    calc = EMTWithStd(start.positions, scale=0.0)
+    settings = WalkerSettings(temperature_K=300, steps=20, threshold_eV_per_A=1.0, thermostat="nve", seed=7)
+    first = Walker(calc, settings).run(start)
+    assert first.end_velocities_A_per_fs is not None
+    second = Walker(EMTWithStd(start.positions, scale=0.0), settings).run(first.end, first.end_velocities_A_per_fs)
+    whole = Walker(EMTWithStd(start.positions, scale=0.0), WalkerSettings(
+        temperature_K=300, steps=40, threshold_eV_per_A=1.0, thermostat="nve", seed=7)).run(start)
+    np.testing.assert_allclose(second.end.positions, whole.end.positions, atol=1e-10)
+
+
+def test_guard_ends_the_walker_and_unspent_steps_are_not_confident() -> None:
     start = molecule("H2O")
     settings = WalkerSettings(temperature_K=300, steps=50, threshold_eV_per_A=10.0, min_distance_A=1.5, seed=3)
     result = Walker(EMTWithStd(start.positions, scale=0.0), settings).run(start)
     assert result.stop_reason.startswith("guard: atoms")
     assert result.frames[-1].reason == "guard"
     assert min_distance_A(result.frames[-1].atoms)[0] < 1.5
+    assert result.steps_done < 50
+    assert result.confident_steps == result.steps_done - 1  # every step but the guarded one
+    assert result.confident_fraction == result.confident_steps / 50
+    assert result.end_velocities_A_per_fs is None  # restart point: the last confident frame, fresh velocities

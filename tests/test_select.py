@@ -42,3 +42,16 @@ def test_random_and_validation_draws_are_distinct_and_seeded() -> None:
     held = select_validation(10, 3, np.random.default_rng(4), exclude=first)
     assert not set(held) & set(first)
     assert select_random(3, 10, np.random.default_rng(0)) == [0, 1, 2]
+
+
+def test_training_picks_guards_then_the_window_then_the_least_lost() -> None:
+    from alforge.select import select_training
+
+    values = [0.01, 0.15, 0.25, 0.9, 0.5, float("inf"), 0.12]
+    reasons = ["sampled", "uncertain", "uncertain", "beyond", "beyond", "guard", "sampled"]
+    # window (0.1, 0.3): indices 1, 2, 6 ; beyond: 4 (0.5) before 3 (0.9); guard: 5
+    assert select_training(values, reasons, None, 0.1, 0.3, k=1) == [5]
+    assert select_training(values, reasons, None, 0.1, 0.3, k=4) == [5, 2, 1, 6]
+    assert select_training(values, reasons, None, 0.1, 0.3, k=6) == [5, 2, 1, 6, 4, 3]
+    assert select_training(values, reasons, None, 0.1, 0.3, k=6, exclude=[6, 5]) == [2, 1, 4, 3]
+    assert select_training(values, reasons, None, 0.1, 0.3, k=0) == []

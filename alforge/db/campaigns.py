@@ -33,6 +33,7 @@ __all__ = [
     "calculation_counts",
     "campaign_by_name",
     "generation_calculations",
+    "last_walker_run",
     "latest_model",
     "mark_selected",
     "open_campaign",
@@ -108,10 +109,18 @@ def record_walker(
     wall_time_s: float,
     uncertainties: np.ndarray,
     frames: Sequence[tuple[Atoms, float, str]],
+    steps_budget: int | None = None,
+    confident_steps: int | None = None,
+    rewinds: int | None = None,
+    timestep_fs: float | None = None,
+    threshold_eV_per_A: float | None = None,
+    end: Atoms | None = None,
+    end_velocities_A_per_fs: np.ndarray | None = None,
 ) -> int:
-    """Store a finished walker and its kept frames as candidates, in one transaction; return its id.
+    """Store a finished walker, where it ended and its kept frames as candidates, in one transaction.
 
-    A walker already recorded for (generation, walker) is returned as is (rerun-safe).
+    Returns the md_run id. A walker already recorded for (generation, walker) is returned as is
+    (rerun-safe).
     """
     existing = session.scalar(select(MDRun.id).where(MDRun.generation_id == generation_id, MDRun.walker == walker))
     if existing is not None:
@@ -127,6 +136,14 @@ def record_walker(
         max_uncertainty=finite,
         wall_time_s=wall_time_s,
         uncertainties=np.asarray(uncertainties, dtype="<f8"),
+        steps_budget=steps_budget,
+        confident_steps=confident_steps,
+        rewinds=rewinds,
+        timestep_fs=timestep_fs,
+        threshold_eV_per_A=threshold_eV_per_A,
+        end_structure_id=None if end is None else add_structures(session, [end])[0],
+        end_velocities_A_per_fs=None if end_velocities_A_per_fs is None
+        else np.asarray(end_velocities_A_per_fs, dtype="<f8"),
     )
     session.add(run)
     session.flush()
@@ -206,6 +223,22 @@ def calculation_counts(session: Session, calculation_ids: Sequence[int]) -> dict
         )
     )
     return dict(rows.tuples().all())
+
+
+def last_walker_run(session: Session, campaign_id: int, walker: int, before_index: int) -> MDRun | None:
+    """Walker ``walker``'s newest recorded run in a generation before ``before_index`` that says where it ended."""
+    return session.scalar(
+        select(MDRun)
+        .join(Generation, Generation.id == MDRun.generation_id)
+        .where(
+            Generation.campaign_id == campaign_id,
+            Generation.index < before_index,
+            MDRun.walker == walker,
+            MDRun.end_structure_id.is_not(None),
+        )
+        .order_by(Generation.index.desc())
+        .limit(1)
+    )
 
 
 def latest_model(session: Session, campaign_id: int, before_index: int | None = None) -> ModelRecord | None:

@@ -39,10 +39,13 @@ def export_extxyz(db: Database, calculation_ids: Sequence[int], path: str | Path
     return len(frames)
 
 
-def campaign_calculation_ids(session: Session, campaign_id: int, split: str | None = "train") -> list[int]:
+def campaign_calculation_ids(
+    session: Session, campaign_id: int, split: str | None = "train", *, since_index: int | None = None
+) -> list[int]:
     """Ids of the ``ok`` calculations of a campaign (its training set by default), oldest first.
 
-    ``split=None`` returns every labelled split (``train`` and ``validation``).
+    ``split=None`` returns every labelled split (``train`` and ``validation``); ``since_index``
+    keeps only those selected in generations of that index or later.
     """
     campaign = session.get(Campaign, campaign_id)
     if campaign is None or campaign.level_hash is None:
@@ -62,6 +65,8 @@ def campaign_calculation_ids(session: Session, campaign_id: int, split: str | No
     )
     if split is not None:
         query = query.where(Candidate.split == split)
+    if since_index is not None:
+        query = query.where(Generation.index >= since_index)
     return list(session.scalars(query))
 
 

@@ -9,7 +9,7 @@ generations    one per learning iteration of a campaign (state, timings, metrics
 structures     geometries, deduplicated by a canonical content hash (1e-6 Å)
 calculations   reference results: one per (structure, level of theory)
 models         fitted potentials: artifact, checksum, training calculation ids
-md_runs        exploration walkers of a generation and why they stopped
+md_runs        exploration walkers of a generation: budget, confident steps, why they stopped, where they ended
 candidates     explored frames of a generation: uncertainty, selected or not and why, split
 """
 
@@ -175,7 +175,22 @@ class MDRun(Base):
     max_uncertainty: Mapped[float | None] = mapped_column(Float, nullable=True)
     wall_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     uncertainties: Mapped[np.ndarray | None] = mapped_column(NumpyArray, nullable=True)
+    # Added in revision 0003 (walkers that continue across generations; nullable for older rows).
+    steps_budget: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    confident_steps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rewinds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    timestep_fs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold_eV_per_A: Mapped[float | None] = mapped_column(Float, nullable=True)
+    end_structure_id: Mapped[int | None] = mapped_column(
+        ForeignKey("structures.id", name="fk_md_runs_end_structure_id"), nullable=True
+    )
+    end_velocities_A_per_fs: Mapped[np.ndarray | None] = mapped_column(NumpyArray, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def simulated_fs(self) -> float:
+        """Simulated time this walker ran in its generation (fs); 0 for rows older than revision 0003."""
+        return float(self.steps_done) * float(self.timestep_fs or 0.0)
 
 
 class Candidate(Base):

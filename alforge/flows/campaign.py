@@ -1,4 +1,4 @@
-"""The campaign flow: generations of train → explore → select → label → ingest → evaluate → decide.
+"""The campaign flow: generations of train → plan → explore → select → label → evaluate → decide.
 
 Each generation is a subflow run; tasks pass database ids, never arrays. A failed task (after its
 retries) never stops the loop: a walker that crashed is simply missing from the generation, a
@@ -60,6 +60,7 @@ def generation(
         model_id = tasks.train(campaign_id, generation_id, index)
         timings["training_s"] = time.perf_counter() - t
         if model_id is not None:
+            tasks.plan(campaign_id, generation_id, model_id, index)
             walkers = [
                 tasks.explore.submit(campaign_id, generation_id, model_id, w, index)
                 for w in range(ctx.spec.exploration.walkers)
@@ -96,8 +97,15 @@ def _publish(name: str, index: int, metrics: dict[str, Any], timings: dict[str, 
          f"{metrics.get('generation_ok', 0)} / {metrics.get('generation_quarantined', 0)}"),
         ("held-out force MAE (eV/Å)", metrics.get("force_mae_eV_per_A")),
         ("held-out energy MAE (eV)", metrics.get("energy_mae_eV")),
-        ("confident MD fraction", metrics.get("confident_fraction")),
-        ("threshold (eV/Å)", metrics.get("threshold_eV_per_A")),
+        ("held-out frames (last generations)", metrics.get("held_out_frames")),
+        ("confident share of budgeted MD steps", metrics.get("confident_fraction")),
+        ("completed share of budgeted MD steps", metrics.get("md_completed_fraction")),
+        ("simulated time this generation (ps)", metrics.get("simulated_ps")),
+        ("simulated time per walker, campaign (ps)", metrics.get("walker_ps")),
+        ("simulated time, campaign total (ps)", metrics.get("simulated_ps_total")),
+        ("threshold / trust ceiling (eV/Å)",
+         f"{fmt(metrics.get('threshold_eV_per_A'))} / {fmt(metrics.get('upper_eV_per_A'))}"),
+        ("rewinds beyond the trust window", metrics.get("rewinds")),
         ("walker stops", metrics.get("walker_stops")),
         *[(f"time: {k}", v) for k, v in timings.items()],
         ("decision", reason),

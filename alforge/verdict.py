@@ -1,0 +1,224 @@
+"""The campaign's verdict: thresholds from the user's target, MD confidence over the budget, decide.
+
+Plain numbers in, plain numbers out: nothing here reads a database or runs MD, so every rule is
+testable in milliseconds (``tests/test_verdict.py``).
+
+From the target force error to an uncertainty threshold
+-------------------------------------------------------
+The user states one number, the force MAE wanted, ``target`` (eV/Å). Walkers read one number per
+frame, the largest per-atom force std ``m = max_i σ_i`` (eV/Å; ``σ_i`` is the RMS over x, y, z
+of atom ``i``'s component stds). For a calibrated Gaussian posterior a force component with std
+``σ`` has an expected absolute error ``√(2/π)·σ``, so a frame's expected force MAE is
+``√(2/π)·mean_i σ_i ≤ √(2/π)·m``. alforge writes the expected MAE as ``κ·m``:
+
+- before any held-out label exists ``κ = κ₀ = √(2/π) ≈ 0.80``, the bound for a frame whose atoms
+  are all as uncertain as its worst one (conservative: the threshold is as low as it can be);
+- once held-out labels exist, ``κ`` is fitted on them with the current model (frames it never
+  trained on): ``κ = (Σ_f e_f + n₀ κ₀ m̄) / (Σ_f m_f + n₀ m̄)``, the ratio of observed per-frame
+  force MAE ``e_f`` to ``m_f``, shrunk towards ``κ₀`` by ``n₀ = 4`` pseudo-frames at the mean
+  std ``m̄`` (few frames move it little, many decide it).
+
+A frame is *uncertain* when its expected error exceeds the target, ``κ·m > target``, i.e. when
+``m > τ = target / κ``. Frames with ``m ≥ upper_factor·τ`` lie beyond the trust window: the model
+is lost there and the walker rewinds (see :mod:`alforge.explore`).
+
+The verdict
+-----------
+- The *confident fraction* is the share of all walkers' **budgeted** MD steps spent at ``m ≤ τ``.
+  Steps a walker did not run (a physical guard stopped it, or it crashed) count as not confident.
+- A generation meets the criterion when its confident fraction reaches
+  ``stopping.confident_fraction`` and its held-out force MAE (frames drawn uniformly in time from
+  the walkers' full trajectories, the model never trained on them) is at or below the target.
+- "Converged" needs the criterion in ``stopping.confirm_generations`` (default 2) consecutive
+  generations. A campaign whose label or generation budget ends first is "stopped" and says
+  what error it reached; it never reports "converged".
+
+Example
+-------
+>>> round(threshold_eV_per_A(0.1, KAPPA_PRIOR), 4)
+0.1253
+>>> v = [GenerationVerdict(1, 0.05, 0.97, 4), GenerationVerdict(2, 0.04, 0.98, 4)]
+>>> decide(v, StoppingSpec(target_force_mae_eV_per_A=0.1), labels_total=30).state
+'converged'
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from alforge.config import StoppingSpec
+
+__all__ = [
+    "KAPPA_PRIOR",
+    "Decision",
+    "GenerationVerdict",
+    "WalkerTally",
+    "calibrate_kappa",
+    "criterion_met",
+    "decide",
+    "expected_force_mae_eV_per_A",
+    "md_confidence",
+    "threshold_eV_per_A",
+]
+
+KAPPA_PRIOR = math.sqrt(2.0 / math.pi)
+PRIOR_FRAMES = 4.0
+
+
+def expected_force_mae_eV_per_A(max_force_std_eV_per_A: float | np.ndarray, kappa: float = KAPPA_PRIOR) -> float:
+    """Expected force MAE (eV/Å) of a frame whose largest per-atom force std is given: ``κ·m``."""
+    return float(kappa * np.asarray(max_force_std_eV_per_A, dtype=float))
+
+
+def threshold_eV_per_A(target_force_mae_eV_per_A: float, kappa: float) -> float:
+    """The largest per-atom force std at which a frame's expected force MAE equals the target."""
+    if not (target_force_mae_eV_per_A > 0 and kappa > 0):
+        msg = f"target ({target_force_mae_eV_per_A}) and kappa ({kappa}) must be positive"
+        raise ValueError(msg)
+    return target_force_mae_eV_per_A / kappa
+
+
+def calibrate_kappa(
+    frame_mae_eV_per_A: Sequence[float] | np.ndarray,
+    frame_max_std_eV_per_A: Sequence[float] | np.ndarray,
+    prior: float = KAPPA_PRIOR,
+    prior_frames: float = PRIOR_FRAMES,
+) -> float:
+    """``κ`` from held-out frames: observed force MAE per unit of largest per-atom std, shrunk to ``prior``.
+
+    Parameters
+    ----------
+    frame_mae_eV_per_A
+        Observed force MAE of each held-out frame, shape ``(n,)``.
+    frame_max_std_eV_per_A
+        The model's largest per-atom force std on the same frames, shape ``(n,)``.
+    prior, prior_frames
+        ``κ₀`` and how many frames' weight it carries.
+    """
+    errors = np.asarray(frame_mae_eV_per_A, dtype=float)
+    stds = np.asarray(frame_max_std_eV_per_A, dtype=float)
+    keep = np.isfinite(errors) & np.isfinite(stds) & (stds > 0)
+    errors, stds = errors[keep], stds[keep]
+    if errors.size == 0:
+        return prior
+    mean_std = float(stds.mean())
+    return float((errors.sum() + prior_frames * prior * mean_std) / (stds.sum() + prior_frames * mean_std))
+
+
+@dataclass(frozen=True)
+class WalkerTally:
+    """How a walker spent its step budget in one generation."""
+
+    steps_budget: int
+    steps_done: int
+    confident_steps: int
+
+
+def md_confidence(walkers: Sequence[WalkerTally], planned_walkers: int, steps_budget: int) -> tuple[float, float]:
+    """(confident fraction, completed fraction) of the generation's budgeted MD steps.
+
+    The budget is ``planned_walkers × steps_budget``: a walker that crashed and left no record,
+    or stopped early on a guard, counts its unspent steps as neither confident nor completed.
+    """
+    budget = max(planned_walkers, len(walkers)) * steps_budget
+    if budget <= 0:
+        return 0.0, 0.0
+    confident = sum(min(w.confident_steps, w.steps_budget) for w in walkers)
+    done = sum(min(w.steps_done, w.steps_budget) for w in walkers)
+    return confident / budget, done / budget
+
+
+@dataclass(frozen=True)
+class GenerationVerdict:
+    """What one generation measured, for the decision.
+
+    ``force_mae_eV_per_A`` is the held-out error of the generation's model (``None`` without
+    held-out labels), ``confident_fraction`` the share of budgeted MD steps below the threshold
+    (``None`` for generation 0, which runs no MD), ``held_out_frames`` how many held-out labels
+    that error rests on.
+    """
+
+    index: int
+    force_mae_eV_per_A: float | None
+    confident_fraction: float | None
+    held_out_frames: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The campaign's state after a generation and why."""
+
+    state: str  # running, converged or stopped
+    reason: str
+    criterion_met: bool
+
+
+def criterion_met(verdict: GenerationVerdict, stopping: StoppingSpec) -> bool:
+    """True if the generation's MD was confident enough and its held-out error within the target."""
+    if verdict.index <= 0 or verdict.confident_fraction is None:
+        return False
+    if verdict.confident_fraction < stopping.confident_fraction:
+        return False
+    if stopping.target_force_mae_eV_per_A is None:
+        return True
+    return (
+        verdict.held_out_frames > 0
+        and verdict.force_mae_eV_per_A is not None
+        and verdict.force_mae_eV_per_A <= stopping.target_force_mae_eV_per_A
+    )
+
+
+def _describe(verdict: GenerationVerdict | None, stopping: StoppingSpec) -> str:
+    if verdict is None:
+        return "no generation scored yet"
+    error = "n/a" if verdict.force_mae_eV_per_A is None else f"{verdict.force_mae_eV_per_A:.3g} eV/Å"
+    target = stopping.target_force_mae_eV_per_A
+    confident = "n/a" if verdict.confident_fraction is None else f"{verdict.confident_fraction:.0%}"
+    wanted = "" if target is None else f" (target {target:.3g})"
+    return (
+        f"held-out force MAE {error}{wanted} on {verdict.held_out_frames} frames, "
+        f"{confident} of budgeted MD steps confident (target {stopping.confident_fraction:.0%})"
+    )
+
+
+def decide(
+    history: Sequence[GenerationVerdict],
+    stopping: StoppingSpec,
+    *,
+    labels_total: int,
+    tried: int = 0,
+    quarantined: int = 0,
+) -> Decision:
+    """The campaign's state after the last generation of ``history`` (ordered by index).
+
+    In order: too many quarantined reference calculations stop the campaign; the criterion held
+    in the last ``confirm_generations`` consecutive generations converges it; a used-up label or
+    generation budget stops it (saying what was reached); otherwise it runs on.
+    """
+    last = history[-1] if history else None
+    met = last is not None and criterion_met(last, stopping)
+    if tried and quarantined / tried > stopping.max_quarantine_fraction:
+        return Decision("stopped", (
+            f"{quarantined} of {tried} reference calculations quarantined (> {stopping.max_quarantine_fraction:.0%}); "
+            "check the oracle settings and the quarantined errors (`alforge status`)"
+        ), met)
+    needed = stopping.confirm_generations
+    recent = list(history[-needed:])
+    consecutive = len(recent) == needed and all(
+        b.index == a.index + 1 for a, b in itertools.pairwise(recent)
+    )
+    if met and consecutive and all(criterion_met(v, stopping) for v in recent):
+        return Decision("converged", f"{_describe(last, stopping)}; held for {needed} generations in a row", met)
+    index = -1 if last is None else last.index
+    if labels_total >= stopping.max_labels:
+        return Decision("stopped", f"label budget of {stopping.max_labels} used before convergence: "
+                        f"{_describe(last, stopping)}", met)
+    if index + 1 >= stopping.max_generations:
+        return Decision("stopped", f"reached {stopping.max_generations} generations before convergence: "
+                        f"{_describe(last, stopping)}", met)
+    return Decision("running", "criterion met once; confirming" if met else "continue", met)

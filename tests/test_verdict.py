@@ -1,0 +1,177 @@
+"""The decision rule and the target→threshold mapping: pure functions, tested in milliseconds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from alforge.config import StoppingSpec
+from alforge.verdict import (
+    KAPPA_PRIOR,
+    GenerationVerdict,
+    WalkerTally,
+    calibrate_kappa,
+    criterion_met,
+    decide,
+    expected_force_mae_eV_per_A,
+    md_confidence,
+    threshold_eV_per_A,
+)
+
+STOP = StoppingSpec(target_force_mae_eV_per_A=0.1, confident_fraction=0.9, max_labels=100, max_generations=10)
+
+
+def good(index: int, mae: float = 0.05, confident: float = 0.95, frames: int = 4) -> GenerationVerdict:
+    return GenerationVerdict(index, mae, confident, frames)
+
+
+# ---- the mapping from the target to a threshold --------------------------------------------------
+
+
+def test_prior_kappa_is_the_gaussian_mean_absolute_deviation() -> None:
+    """E|x| = √(2/π)·σ for x ~ N(0, σ²): checked by sampling, not restated."""
+    samples = np.random.default_rng(0).normal(0.0, 0.3, size=400_000)
+    assert np.mean(np.abs(samples)) == pytest.approx(KAPPA_PRIOR * 0.3, rel=5e-3)
+
+
+def test_threshold_is_where_the_expected_error_meets_the_target() -> None:
+    for kappa in (0.2, KAPPA_PRIOR, 1.3):
+        tau = threshold_eV_per_A(0.1, kappa)
+        assert expected_force_mae_eV_per_A(tau, kappa) == pytest.approx(0.1)
+        assert expected_force_mae_eV_per_A(1.01 * tau, kappa) > 0.1
+        assert expected_force_mae_eV_per_A(0.99 * tau, kappa) < 0.1
+    with pytest.raises(ValueError, match="positive"):
+        threshold_eV_per_A(0.0, 1.0)
+
+
+def test_kappa_without_held_out_frames_is_the_prior() -> None:
+    assert calibrate_kappa([], []) == KAPPA_PRIOR
+    assert calibrate_kappa([np.nan], [0.1]) == KAPPA_PRIOR
+
+
+def test_kappa_follows_the_data_and_few_frames_move_it_little() -> None:
+    # the model's std overstates its error 4× (κ = 0.2 observed)
+    stds = np.full(200, 0.1)
+    many = calibrate_kappa(0.2 * stds, stds)
+    few = calibrate_kappa(0.2 * stds[:2], stds[:2])
+    assert many == pytest.approx(0.2, rel=0.1)
+    assert 0.2 < many < few < KAPPA_PRIOR
+    # a model that understates its error gets a larger κ, i.e. a lower threshold
+    assert calibrate_kappa(np.full(50, 0.3), np.full(50, 0.1)) > 2.5
+
+
+def test_kappa_recovers_a_calibrated_gaussian_models_ratio() -> None:
+    """Frames whose errors really are N(0, σ_i²): κ → √(2/π)·mean(σ)/max(σ)."""
+    rng = np.random.default_rng(1)
+    sigma = np.array([0.05, 0.05, 0.2])  # one atom much less certain than the rest
+    errors = np.abs(rng.normal(0.0, np.repeat(sigma, 3), size=(3000, 9))).mean(axis=1)
+    kappa = calibrate_kappa(errors, np.full(3000, sigma.max()))
+    assert kappa == pytest.approx(KAPPA_PRIOR * sigma.mean() / sigma.max(), rel=0.02)
+
+
+# ---- confidence over the budget --------------------------------------------------------------------
+
+
+def test_early_stopped_walker_counts_its_unspent_steps_as_not_confident() -> None:
+    """A walker stopped at step 19 of 2,000 is 1 % confident, not 95 % (the old rule's answer)."""
+    confident, completed = md_confidence([WalkerTally(2000, 19, 19)], planned_walkers=1, steps_budget=2000)
+    assert confident == pytest.approx(19 / 2000)
+    assert completed == pytest.approx(19 / 2000)
+
+
+def test_missing_walkers_count_as_nothing() -> None:
+    full = WalkerTally(100, 100, 100)
+    confident, completed = md_confidence([full, full], planned_walkers=4, steps_budget=100)
+    assert (confident, completed) == (0.5, 0.5)
+
+
+def test_confident_steps_cannot_exceed_the_budget() -> None:
+    confident, _ = md_confidence([WalkerTally(100, 150, 150)], planned_walkers=1, steps_budget=100)
+    assert confident == 1.0
+
+
+# ---- the decision ----------------------------------------------------------------------------------
+
+
+def test_one_good_generation_is_not_enough() -> None:
+    decision = decide([good(1)], STOP, labels_total=10)
+    assert decision.state == "running"
+    assert decision.criterion_met
+    assert "confirming" in decision.reason
+
+
+def test_two_consecutive_good_generations_converge() -> None:
+    decision = decide([good(1), good(2)], STOP, labels_total=10)
+    assert decision.state == "converged"
+    assert "0.05 eV/Å" in decision.reason
+    assert "2 generations in a row" in decision.reason
+
+
+def test_a_bad_generation_between_resets_the_confirmation() -> None:
+    history = [good(1), good(2, mae=0.2), good(3)]
+    assert decide(history, STOP, labels_total=10).state == "running"
+
+
+def test_generations_must_be_consecutive() -> None:
+    assert decide([good(1), good(3)], STOP, labels_total=10).state == "running"
+
+
+def test_confirmation_count_is_configurable() -> None:
+    once = StoppingSpec(target_force_mae_eV_per_A=0.1, confident_fraction=0.9, confirm_generations=1)
+    assert decide([good(1)], once, labels_total=10).state == "converged"
+    thrice = StoppingSpec(target_force_mae_eV_per_A=0.1, confident_fraction=0.9, confirm_generations=3)
+    assert decide([good(1), good(2)], thrice, labels_total=10).state == "running"
+
+
+@pytest.mark.parametrize(
+    ("verdict", "why"),
+    [
+        (good(1, confident=0.89), "MD not confident enough"),
+        (good(1, mae=0.11), "held-out error above target"),
+        (good(1, mae=None), "no held-out error"),
+        (good(1, frames=0), "no held-out frames"),
+        (good(0), "generation 0 runs no MD"),
+        (GenerationVerdict(1, 0.05, None, 4), "no MD measured"),
+    ],
+)
+def test_criterion_fails(verdict: GenerationVerdict, why: str) -> None:
+    assert not criterion_met(verdict, STOP), why
+
+
+def test_without_a_target_only_the_md_confidence_counts() -> None:
+    no_target = StoppingSpec(target_force_mae_eV_per_A=None, confident_fraction=0.9)
+    assert criterion_met(good(1, mae=None, frames=0), no_target)
+
+
+def test_budget_used_before_the_target_stops_and_never_converges() -> None:
+    history = [good(1, mae=0.3), good(2, mae=0.2)]
+    decision = decide(history, STOP, labels_total=100)
+    assert decision.state == "stopped"
+    assert "label budget of 100 used before convergence" in decision.reason
+    assert "0.2 eV/Å" in decision.reason  # says what it reached
+    # met once, budget gone: still not converged
+    assert decide([good(1, mae=0.3), good(2)], STOP, labels_total=120).state == "stopped"
+
+
+def test_criterion_holding_twice_converges_even_on_the_last_label() -> None:
+    assert decide([good(1), good(2)], STOP, labels_total=100).state == "converged"
+
+
+def test_generation_budget_stops_with_what_was_reached() -> None:
+    decision = decide([good(9, mae=0.5)], STOP, labels_total=50)
+    assert decision.state == "stopped"
+    assert "reached 10 generations" in decision.reason
+
+
+def test_quarantine_rate_stops_first() -> None:
+    decision = decide([good(1), good(2)], STOP, labels_total=10, tried=10, quarantined=6)
+    assert decision.state == "stopped"
+    assert "6 of 10 reference calculations quarantined" in decision.reason
+    assert decide([good(1), good(2)], STOP, labels_total=10, tried=10, quarantined=5).state == "converged"
+
+
+def test_empty_history_runs_on() -> None:
+    assert decide([], STOP, labels_total=0).state == "running"
+    assert not math.isnan(KAPPA_PRIOR)
