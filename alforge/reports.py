@@ -84,6 +84,16 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def _short(metrics: dict[str, Any]) -> str:
+    """A generation's decision in a table cell: the campaign state it led to (the message has the numbers)."""
+    state, decision = metrics.get("state"), str(metrics.get("decision") or "")
+    if state is None:
+        return decision or "-"
+    if state == "running":
+        return "running, criterion met once" if "confirming" in decision else "running"
+    return str(state)
+
+
 def render_status(report: dict[str, Any], console: Console) -> None:
     """Print a status report as rich tables."""
     campaigns = report["campaigns"]
@@ -102,13 +112,18 @@ def render_status(report: dict[str, Any], console: Console) -> None:
     console.print(table)
     if len(campaigns) == 1:
         generation_table = Table(title=f"generations of {campaigns[0]['name']}")
-        for column in ("gen", "state", "labels", "quarantined", "force MAE", "energy MAE", "confident", "stop"):
+        for column in ("gen", "state", "labels", "quarantined", "force MAE", "energy MAE", "confident", "MD ps",
+                       "decision"):
             generation_table.add_column(column)
         for g in campaigns[0]["generations"]:
             m = g["metrics"]
             generation_table.add_row(
                 str(g["index"]), g["state"], str(g["labels"]), str(g["quarantined"]),
                 _fmt(m.get("force_mae_eV_per_A")), _fmt(m.get("energy_mae_eV")),
-                _fmt(m.get("confident_fraction")), _fmt(m.get("decision")),
+                _fmt(m.get("confident_fraction"), 3), _fmt(m.get("simulated_ps"), 3), _short(m),
             )
         console.print(generation_table)
+        last = campaigns[0]["generations"][-1]["metrics"] if campaigns[0]["generations"] else {}
+        if last.get("walker_ps"):
+            walkers = ", ".join(f"walker {w}: {t:.3g} ps" for w, t in last["walker_ps"].items())
+            console.print(f"simulated MD time: {walkers}; total {last.get('simulated_ps_total', 0.0):.3g} ps")

@@ -728,7 +728,8 @@ def finish_generation(
     """Close the generation and set the campaign's state."""
     with db.session() as session:
         store.finish_generation(
-            session, generation_id, metrics={**metrics, "decision": reason}, timings=timings, state="complete"
+            session, generation_id, metrics={**metrics, "decision": reason, "state": state}, timings=timings,
+            state="complete",
         )
         campaign = session.get(Campaign, campaign_id)
         if campaign is not None:

@@ -15,7 +15,7 @@ of atom ``i``'s component stds). For a calibrated Gaussian posterior a force com
   are all as uncertain as its worst one (conservative: the threshold is as low as it can be);
 - once held-out labels exist, ``κ`` is fitted on them with the current model (frames it never
   trained on): ``κ = (Σ_f e_f + n₀ κ₀ m̄) / (Σ_f m_f + n₀ m̄)``, the ratio of observed per-frame
-  force MAE ``e_f`` to ``m_f``, shrunk towards ``κ₀`` by ``n₀ = 4`` pseudo-frames at the mean
+  force MAE ``e_f`` to ``m_f``, shrunk towards ``κ₀`` by ``n₀ = 2`` pseudo-frames at the mean
   std ``m̄`` (few frames move it little, many decide it).
 
 A frame is *uncertain* when its expected error exceeds the target, ``κ·m > target``, i.e. when
@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 KAPPA_PRIOR = math.sqrt(2.0 / math.pi)
-PRIOR_FRAMES = 4.0
+PRIOR_FRAMES = 2.0
 
 
 def expected_force_mae_eV_per_A(max_force_std_eV_per_A: float | np.ndarray, kappa: float = KAPPA_PRIOR) -> float:

@@ -151,12 +151,17 @@ def campaign_summaries(session: Session, name: str | None = None) -> list[dict[s
     return summaries
 
 
+MD_METRICS = ("simulated_ps", "simulated_ps_total", "md_completed_fraction")
+
+
 def campaign_detail(session: Session, name: str) -> dict[str, Any]:
     """A campaign's summary (see :func:`campaign_summaries`), spec and one row per generation.
 
     Each generation row holds ``index``, ``state``, label counts (``labels``, ``train_labels``,
     ``validation_labels``, ``quarantined``, ``failed``, ``pending``), held-out errors,
-    ``confident_fraction``, ``threshold_eV_per_A``, ``decision``, ``fit_error``, ``total_s``,
+    ``confident_fraction``, ``threshold_eV_per_A``, the simulated MD time (``simulated_ps`` this
+    generation, ``simulated_ps_total`` the campaign's so far) and ``md_completed_fraction``,
+    ``decision``, ``fit_error``, ``total_s``,
     times, and the Prefect ``flow_run_id`` with its ``flow_run_url``.
     """
     ref = campaign_ref(session, name)
@@ -177,6 +182,7 @@ def campaign_detail(session: Session, name: str) -> dict[str, Any]:
                 **{status: tally.get(status, 0) for status in LABEL_STATUSES[1:]},
                 **{key: finite(metrics.get(key)) for key in LEARNING_METRICS},
                 "threshold_eV_per_A": threshold_of(row),
+                **{key: finite(metrics.get(key)) for key in MD_METRICS},
                 "decision": metrics.get("decision"),
                 "fit_error": metrics.get("fit_error"),
                 "total_s": finite((row.timings or {}).get("total_s")),

@@ -178,8 +178,20 @@ def uncertainty(session: Session, name: str) -> dict[str, Any]:
 
 
 def walkers(session: Session, name: str) -> dict[str, Any]:
-    """Why each generation's MD walkers stopped: ``reasons`` maps a stop reason to counts per generation."""
+    """Why each generation's MD walkers stopped and how far they ran.
+
+    ``reasons`` maps a stop reason to counts per generation; ``simulated_ps`` is the generation's
+    simulated MD time over all walkers (ps), ``simulated_ps_total`` the campaign's running total.
+    """
     ref = campaign_ref(session, name)
+    simulated = dict(
+        session.execute(
+            select(Generation.index, func.sum(MDRun.steps_done * func.coalesce(MDRun.timestep_fs, 0.0)))
+            .join(Generation, Generation.id == MDRun.generation_id)
+            .where(Generation.campaign_id == ref.id)
+            .group_by(Generation.index)
+        ).tuples().all()
+    )
     rows = session.execute(
         select(Generation.index, MDRun.stop_reason, func.count(), func.avg(MDRun.steps_done))
         .join(Generation, Generation.id == MDRun.generation_id)
@@ -197,7 +209,11 @@ def walkers(session: Session, name: str) -> dict[str, Any]:
         total[position[index]] += n
         steps[position[index]] += float(mean_steps or 0.0) * n
     mean = [s / n if n else None for s, n in zip(steps, total, strict=True)]
-    return {"generation": indices, "reasons": dict(sorted(reasons.items())), "walkers": total, "mean_steps": mean}
+    per_generation = [float(simulated.get(index) or 0.0) / 1000.0 for index in indices]
+    return {
+        "generation": indices, "reasons": dict(sorted(reasons.items())), "walkers": total, "mean_steps": mean,
+        "simulated_ps": per_generation, "simulated_ps_total": list(np.cumsum(per_generation).tolist()),
+    }
 
 
 def timings(session: Session, name: str) -> dict[str, Any]:

@@ -32,6 +32,29 @@ def oracle_launches(db: Database) -> dict[int, int]:
         return dict(session.execute(select(Calculation.id, Calculation.attempts)).tuples().all())
 
 
+def assert_walkers_continue(db: Database) -> int:
+    """Every walker of generation g ≥ 2 starts where the same walker of generation g - 1 ended; returns the pairs."""
+    with db.session(readonly=True) as session:
+        rows = session.execute(
+            select(Generation.index, MDRun.walker, MDRun.start_structure_id, MDRun.end_structure_id,
+                   MDRun.end_velocities_A_per_fs, MDRun.stop_reason)
+            .join(Generation, Generation.id == MDRun.generation_id)
+        ).all()
+    runs = {(index, walker): (start, end, velocities, stop) for index, walker, start, end, velocities, stop in rows}
+    pairs = 0
+    for (index, walker), (start, _, _, _) in runs.items():
+        previous = runs.get((index - 1, walker))
+        if previous is None:
+            continue
+        assert previous[1] is not None, "every walker records where it ended"
+        assert start == previous[1], f"walker {walker} of generation {index} did not continue"
+        if previous[3] == "budget":
+            assert previous[2] is not None
+            assert previous[2].shape[1] == 3
+        pairs += 1
+    return pairs
+
+
 def test_campaign_converges_below_target(e2e_db: Database) -> None:
     spec = CampaignSpec.from_dict(water_spec("water-converge"))
     result = Campaign(spec).run()
@@ -42,6 +65,17 @@ def test_campaign_converges_below_target(e2e_db: Database) -> None:
     assert final["force_mae_eV_per_A"] < spec.stopping.target_force_mae_eV_per_A
     assert final["confident_fraction"] >= spec.stopping.confident_fraction
     assert loaded.state == "converged"
+    # converged means the criterion held in two consecutive generations, over the whole MD budget
+    before = generations[-2]["metrics"]
+    assert before["confident_fraction"] >= spec.stopping.confident_fraction
+    assert before["force_mae_eV_per_A"] <= spec.stopping.target_force_mae_eV_per_A
+    assert final["md_completed_fraction"] == 1.0
+    assert assert_walkers_continue(e2e_db) >= 2
+    total_ps = final["simulated_ps_total"]
+    assert total_ps == pytest.approx(sum(final["walker_ps"].values()))
+    assert total_ps == pytest.approx(
+        (len(generations) - 1) * spec.exploration.walkers * spec.exploration.steps * spec.exploration.timestep_fs / 1e3
+    )
     # every label was a real oracle call, made once
     assert set(oracle_launches(e2e_db).values()) == {1}
     with e2e_db.session(readonly=True) as session:
@@ -153,6 +187,8 @@ def test_sigkill_during_labelling_then_resume(e2e_db_url: str, tmp_path: Path) -
     assert repeated <= set(in_flight)  # only calculations in flight at the kill were run again
     assert all(n >= 1 for n in launches.values())
     assert state == "complete"
+    # walkers went on across the kill: each resumed generation continued the one before
+    assert assert_walkers_continue(db) >= 2
     db.dispose()
 
 

@@ -145,8 +145,14 @@ function drawWalkers(d) {
     marker: { color: COLORS[reason] ?? (reason.startsWith("guard") ? COLORS.failed : PALETTE[i % PALETTE.length]) },
     hovertemplate: `generation %{x}<br>${reason}: %{y} walkers<extra></extra>`,
   }));
+  traces.push({
+    name: "simulated ps (campaign total)", type: "scatter", mode: "lines+markers", x: d.generation,
+    y: d.simulated_ps_total, yaxis: "y2", line: { color: "#444" },
+    hovertemplate: "generation %{x}<br>%{y:.3g} ps simulated so far<extra></extra>",
+  });
   return draw("plot-walkers", traces, layout({
     barmode: "stack", xaxis: generationAxis(), yaxis: countAxis("walkers", [d.walkers]),
+    yaxis2: { title: { text: "simulated ps" }, overlaying: "y", side: "right", rangemode: "tozero", showgrid: false },
     annotations: d.generation.length ? [] : noData("no MD walker recorded yet"),
   }));
 }
@@ -189,13 +195,15 @@ function renderGenerations(rows) {
     cell(fmt(g.energy_mae_eV), "num"),
     cell(fmtPercent(g.confident_fraction), "num"),
     cell(fmt(g.threshold_eV_per_A), "num"),
+    cell(g.simulated_ps == null ? "–" : `${fmt(g.simulated_ps)} (${fmt(g.simulated_ps_total)})`, "num"),
+    cell(fmtPercent(g.md_completed_fraction), "num"),
     cell(fmtDuration(g.total_s), "num"),
     cell(g.fit_error ? `fit error: ${g.fit_error}` : (g.decision ?? ""), "reason"),
     el("td", {}, g.flow_run_url
       ? [el("a", { text: "Prefect ↗", href: g.flow_run_url, title: g.flow_run_id, external: true, cls: "flow-run" })]
       : ["–"]),
   ]));
-  replaceRows(tbody, trs, "No generation yet.", 12);
+  replaceRows(tbody, trs, "No generation yet.", 14);
 }
 
 function renderRejected(d) {
