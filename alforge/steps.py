@@ -577,21 +577,22 @@ def label_step(db: Database, campaign_id: int, calculation_id: int) -> str:
     return result.status
 
 
+def _confident_steps(run: MDRun, check_interval: int) -> int:
+    """A walker's confident steps; rows older than revision 0003 hold only their checks, so count those."""
+    if run.confident_steps is not None:
+        return run.confident_steps
+    if run.uncertainties is None or run.threshold_eV_per_A is None:
+        return 0
+    return int(np.sum(run.uncertainties <= run.threshold_eV_per_A)) * check_interval
+
+
 def _md_metrics(runs: list[MDRun], ctx: CampaignContext) -> dict[str, Any]:
-    """Confident and completed fraction of the generation's budgeted MD, stops, rewinds, simulated time."""
+    """Confident and completed share of the generation's budgeted MD, stops, rewinds, simulated time."""
     from alforge.verdict import WalkerTally, md_confidence
 
     e = ctx.spec.exploration
     tallies = [
-        WalkerTally(
-            steps_budget=r.steps_budget or e.steps,
-            steps_done=r.steps_done,
-            # rows older than revision 0003 hold only their checks: count the confident ones
-            confident_steps=r.confident_steps if r.confident_steps is not None else int(
-                np.sum(r.uncertainties <= (r.threshold_eV_per_A or 0.0)) * e.check_interval
-            ) if r.uncertainties is not None else 0,
-        )
-        for r in runs
+        WalkerTally(r.steps_budget or e.steps, r.steps_done, _confident_steps(r, e.check_interval)) for r in runs
     ]
     confident, completed = md_confidence(tallies, e.walkers, e.steps)
     return {
