@@ -263,8 +263,13 @@ class CampaignSpec(BaseModel):
 
 def _describe(exc: ValidationError) -> str:
     error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"]) or "spec"
+    parts = [str(part) for part in error["loc"]]
+    where = ".".join(parts) or "spec"
     message = error["msg"].removeprefix("Value error, ")
+    odd = next((part for part in parts if not part or not part.isprintable() or "`" in part), None)
+    if odd is not None:  # a key that cannot be shown between backticks on one line
+        parent = ".".join(parts[: parts.index(odd)]) or "spec"
+        return f"spec: `{parent}` has an invalid key {odd!r}; remove it (keys are documented names)"
     if error["type"] == "extra_forbidden":
         return f"spec: unknown key `{where}`; check its spelling against the documented keys"
     if error["type"] == "missing":

@@ -1,0 +1,138 @@
+"""The README's main job (`make run`, ``examples/water.toml``) judged on data it did not produce (issue 14).
+
+Runs the water example exactly as ``make run`` does (PBE/def2-SVP from PySCF, SQLite in a
+temporary ``ALFORGE_HOME``, Prefect's ephemeral API) and scores the model the campaign ended
+with on an independent reference trajectory at the same level of theory: ab initio Langevin MD
+of water at 500 K with the campaign's own oracle as the ASE calculator (0.5 fs steps, 200
+equilibration steps, then every 10th step kept; cached in ``benchmarks/.cache/``).
+
+Prints the campaign's verdict, its final held-out force MAE, the same model's force MAE on the
+reference trajectory and their ratio (the honesty ratio), the labels, the simulated MD time and
+the wall time.
+
+Targets (exit 1 if missed): the honesty ratio (claimed / independent force MAE) lies in
+0.67–1.5; a campaign that says "converged" has an independent force MAE at or below its target;
+the run takes ≤ 3 minutes (the issue's bound for ``make run``).
+
+Sizes: the reference trajectory (80 frames, 990 PBE gradients) takes ~10 min on an idle core
+the first time, then comes from the cache; the campaign ~1 min.
+
+Usage: python benchmarks/main_job.py [--frames N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms, units
+from ase.build import molecule
+from ase.constraints import FixCom
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _table import finish, print_table
+from active_vs_random import OracleCalculator
+
+HERE = Path(__file__).resolve().parent
+SPEC = HERE.parent / "examples" / "water.toml"
+CACHE = HERE / ".cache"
+TEMPERATURE_K = 500.0
+HONESTY_RANGE = (0.67, 1.5)
+WALL_TARGET_S = 180.0
+
+
+def reference_trajectory(spec, n_frames: int) -> list[Atoms]:  # type: ignore[no-untyped-def]
+    """Labelled water frames of Langevin MD at 500 K run with the campaign's own oracle (cached)."""
+    from alforge.data import labelled, read_labelled, write_labelled
+    from alforge.steps import build_oracle
+
+    level = f"{spec.oracle.method}_{spec.oracle.basis}".lower().replace("*", "s")
+    path = CACHE / f"main_job_water_{level}_{TEMPERATURE_K:.0f}K_every10.extxyz"
+    if path.exists():
+        frames = read_labelled(path)
+        if len(frames) >= n_frames:
+            return frames[:n_frames]
+    oracle = build_oracle(spec)
+    atoms = molecule("H2O")
+    atoms.calc = OracleCalculator(oracle)
+    rng = np.random.default_rng(11)
+    thermalize_momenta(atoms, TEMPERATURE_K, rng=rng)
+    Stationary(atoms)
+    ZeroRotation(atoms)
+    atoms.set_constraint(FixCom())
+    dyn = Langevin(atoms, 0.5 * units.fs, temperature_K=TEMPERATURE_K, friction=0.02 / units.fs, fixcm=False, rng=rng)
+    print(f"generating the water reference trajectory ({spec.oracle.method}/{spec.oracle.basis}, 500 K) ...",
+          flush=True)
+    began = time.perf_counter()
+    dyn.run(200)
+    frames: list[Atoms] = []
+    while len(frames) < n_frames:
+        dyn.run(10)
+        forces = atoms.get_forces(apply_constraint=False)
+        frames.append(labelled(Atoms(atoms.numbers, atoms.positions), atoms.get_potential_energy(), forces))
+        if len(frames) % 20 == 0:
+            print(f"  {len(frames)}/{n_frames} frames, {time.perf_counter() - began:.0f} s", flush=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_suffix(".partial.extxyz")
+    write_labelled(scratch, frames)
+    scratch.replace(path)
+    return frames
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=80, help="reference frames (every 10th MD step)")
+    args = parser.parse_args()
+
+    from alforge import Campaign, CampaignSpec
+    from alforge.models import evaluate
+
+    spec = CampaignSpec.from_toml(SPEC)
+    reference = reference_trajectory(spec, args.frames)
+    with tempfile.TemporaryDirectory(prefix="alforge-main-job-") as home:
+        os.environ["ALFORGE_HOME"] = home
+        url = f"sqlite:///{home}/alforge.db"
+        began = time.perf_counter()
+        result = Campaign(spec, database_url=url).run()
+        wall_s = time.perf_counter() - began
+        campaign = Campaign.load(spec.name, database_url=url)
+        last = campaign.generations[-1]["metrics"]
+        model = campaign.model()
+        independent = float(evaluate(model, reference)["force_mae_eV_per_A"])
+    claimed = last.get("force_mae_eV_per_A")
+    ratio = None if claimed is None else claimed / independent
+    target = spec.stopping.target_force_mae_eV_per_A
+    print_table(
+        f"Main job (`make run`, {SPEC.name}) scored on an independent {TEMPERATURE_K:.0f} K "
+        f"{spec.oracle.method}/{spec.oracle.basis} trajectory ({len(reference)} frames)",
+        ["quantity", "value"],
+        [
+            ("verdict", f"{result['state']}: {result.get('reason', '')}"),
+            ("labels (all oracle calls) / generations", f"{last.get('labels_total')} / {len(campaign.generations)}"),
+            ("simulated MD time (ps)", f"{last.get('simulated_ps_total', 0.0):.2f}"),
+            ("final held-out force MAE, claimed (eV/Å)", "-" if claimed is None else f"{claimed:.4f}"),
+            ("same model on the independent trajectory (eV/Å)", f"{independent:.4f}"),
+            ("honesty ratio (claimed / independent; target 0.67–1.5)", "-" if ratio is None else f"{ratio:.2f}"),
+            ("target force MAE (eV/Å)", target),
+            ("wall time of the campaign (s)", f"{wall_s:.0f}"),
+        ],
+    )
+    failures = []
+    if ratio is None or not HONESTY_RANGE[0] <= ratio <= HONESTY_RANGE[1]:
+        failures.append(f"honesty ratio {ratio} outside {HONESTY_RANGE[0]}–{HONESTY_RANGE[1]}")
+    if result["state"] == "converged" and target is not None and independent > target:
+        failures.append(f"said converged, but the independent force MAE {independent:.4f} exceeds the target {target}")
+    if wall_s > WALL_TARGET_S:
+        failures.append(f"the campaign took {wall_s:.0f} s (target ≤ {WALL_TARGET_S:.0f} s)")
+    finish(failures)
+
+
+if __name__ == "__main__":
+    main()
