@@ -179,6 +179,7 @@ class GPPotential(Potential):
         self.n_neighbours = n_neighbours
         self.calibrate = calibrate
         self.calibration = 1.0
+        self.fixed_calibration: float | None = None
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
         self.seed = seed
@@ -200,7 +201,23 @@ class GPPotential(Potential):
         return covar.to(self.device, self.dtype), noise.to(self.device, self.dtype)
 
     def set_hyperparameters(self, hyperparameters: dict[str, Any]) -> None:
-        """Fix the hyperparameters (as returned by :attr:`hyperparameters`) and stop optimising them."""
+        """Fix the hyperparameters (as returned by :attr:`hyperparameters`) and stop optimising them.
+
+        A ``calibration`` entry fixes the calibration factor too (no held-out solve); without
+        one it is fitted as usual. A ``kernel`` entry must name this model's kernel.
+        """
+        kernel = hyperparameters.get("kernel", self.kernel_name)
+        if kernel != self.kernel_name:
+            msg = (
+                f"hyperparameters are of a {kernel!r} kernel but this GP has {self.kernel_name!r}; "
+                "build it with that kernel"
+            )
+            raise ModelError(msg)
+        calibration = hyperparameters.get("calibration")
+        if calibration is not None and not float(calibration) > 0:
+            msg = f"calibration={calibration!r} must be positive; paste a fitted GP's .hyperparameters"
+            raise ModelError(msg)
+        self.fixed_calibration = None if calibration is None else float(calibration)
         try:
             self.fixed_hyperparameters = (
                 float(hyperparameters["lengthscale_per_A"]),
@@ -222,8 +239,8 @@ class GPPotential(Potential):
         like = {"dtype": self.dtype, "device": self.device}
         covar.base_kernel.lengthscale = torch.tensor(lengthscale, **like)
         covar.outputscale = torch.tensor(signal, **like)
-        noise.energy_noise = max(float(energy_noise or 0.0) ** 2, 1.0001 * self.min_energy_noise_eV**2)
-        noise.force_noise = max(float(force_noise or 0.0) ** 2, 1.0001 * self.min_force_noise_eV_per_A**2)
+        noise.energy_noise = _above_floor(float(energy_noise or 0.0) ** 2, self.min_energy_noise_eV**2)
+        noise.force_noise = _above_floor(float(force_noise or 0.0) ** 2, self.min_force_noise_eV_per_A**2)
 
     # ---- fitting ---------------------------------------------------------------------------
     def _resolve_permutations(self, numbers: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -306,7 +323,10 @@ class GPPotential(Potential):
         self.covar_module, self.noise, self.prior_mean_eV = covar, noise, prior_mean
         self.posterior = self._posterior_of(solution, positions_A)
         self.calibration = 1.0
-        if self.calibrate:
+        if self.fixed_calibration is not None:
+            self.calibration = self.fixed_calibration
+            notes.append(f"calibration α = {self.calibration:.3g} as given")
+        elif self.calibrate:
             notes.append(self._calibrate(positions_A, forces_eV_per_A, x, y, n_outputs))
         hyper = self.hyperparameters
         notes.extend(self._bound_notes(hyper))
@@ -557,3 +577,12 @@ class GPPotential(Potential):
             msg = f"the GP model state is incomplete ({exc!r}); the file is corrupt or from another version, refit"
             raise ModelError(msg) from exc
         return model
+
+
+def _above_floor(variance: float, floor: float) -> float:
+    """``variance`` if it lies above a noise constraint's ``floor``, else just above the floor.
+
+    A fitted noise close to its floor is kept as is (a pasted ``.hyperparameters`` rebuilds the
+    same model); only a value on or under the floor, which the constraint cannot represent, moves.
+    """
+    return variance if variance > floor * (1 + 1e-9) else floor * (1 + 1e-6)

@@ -35,11 +35,10 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from alforge.data import is_labelled
 from alforge.errors import FitError, ModelError, ModelInputError
 from alforge.models.base import Potential, resolve_device, resolve_dtype
 from alforge.models.fit_report import FitReport
-from alforge.models.frames import level_hashes
+from alforge.models.frames import label_of, level_hashes
 from alforge.models.local_calculator import LocalPotentialCalculator
 from alforge.models.local_descriptors import LocalEnvironments
 from alforge.models.local_kernel import LocalInducing, LocalKernel
@@ -155,10 +154,12 @@ class LocalGPPotential(Potential):
         self.lengthscale_bounds_A: dict[str, tuple[float, float]] = {}
 
     # ---- fitting ---------------------------------------------------------------------------
-    def fit(self, frames: Sequence[Atoms]) -> FitReport:
+    def fit(self, frames: Sequence[Atoms], *, energy_key: str = "energy", forces_key: str = "forces") -> FitReport:
         """Fit on labelled frames of any sizes and compositions (energies in eV, forces in eV/Å).
 
         Overrides :meth:`Potential.fit`, whose checks assume one molecule in one atom order.
+        ``energy_key`` and ``forces_key`` say where the labels are (see
+        :func:`~alforge.models.frames.label_of`).
 
         Raises
         ------
@@ -167,7 +168,7 @@ class LocalGPPotential(Potential):
         FitError
             Numerical failure of the solve.
         """
-        energies, forces = _labels(frames)
+        energies, forces = _labels(frames, energy_key, forces_key)
         self._training_level_hash = None
         self.check_level(frames)
         hashes = level_hashes(frames)
@@ -573,7 +574,7 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _labels(frames: Sequence[Atoms]) -> tuple[np.ndarray, list[np.ndarray]]:
+def _labels(frames: Sequence[Atoms], energy_key: str, forces_key: str) -> tuple[np.ndarray, list[np.ndarray]]:
     if len(frames) == 0:
         msg = "no training structures; give at least one labelled frame"
         raise ModelInputError(msg)
@@ -587,15 +588,7 @@ def _labels(frames: Sequence[Atoms]) -> tuple[np.ndarray, list[np.ndarray]]:
             atom = int(np.flatnonzero(bad)[0])
             msg = f"frame {i}: atom {atom} has non-finite coordinates {atoms.positions[atom].tolist()}; fix or drop it"
             raise ModelInputError(msg)
-        if not is_labelled(atoms):
-            msg = f"frame {i} has no reference energy and forces; label it first (alforge label)"
-            raise ModelInputError(msg)
-        energy = float(atoms.calc.results["energy"])
-        frame_forces = np.asarray(atoms.calc.results["forces"], dtype=float)
-        if not math.isfinite(energy) or frame_forces.shape != (len(atoms), 3) or not np.isfinite(frame_forces).all():
-            msg = f"frame {i}: energy {energy} or forces of shape {frame_forces.shape} are not finite; relabel it"
-            raise ModelInputError(msg)
-        energies[i] = energy
+        energies[i], frame_forces = label_of(atoms, i, energy_key=energy_key, forces_key=forces_key)
         forces.append(frame_forces)
     return energies, forces
 
