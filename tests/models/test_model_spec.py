@@ -164,11 +164,14 @@ def test_warm_start_reuses_the_previous_hyperparameters_between_full_searches():
                 "force_noise_eV_per_A": 0.02, "calibration": 1.7}
     assert spec.warm_start(None, 1, [])[0] is None
     hyper, reason = spec.warm_start(previous, 1, [0.2])
-    assert hyper is not None and "calibration" not in hyper and hyper["lengthscale_per_A"] == 1.0
+    assert hyper is not None
+    assert "calibration" not in hyper
+    assert hyper["lengthscale_per_A"] == 1.0
     assert "warm" in reason
     assert spec.warm_start(previous, 3, [0.2, 0.1])[0] is None  # every third generation
     hyper, reason = spec.warm_start(previous, 4, [0.1, 0.15])
-    assert hyper is None and "grew" in reason
+    assert hyper is None
+    assert "grew" in reason
     assert spec.warm_start(previous, 5, [0.2, 0.1])[0] is not None
     broken = {"lengthscale_per_A": 1.0}
     assert spec.warm_start(broken, 1, [])[0] is None
