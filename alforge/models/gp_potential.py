@@ -322,12 +322,18 @@ class GPPotential(Potential):
         notes.extend(solution.notes)
         self.covar_module, self.noise, self.prior_mean_eV = covar, noise, prior_mean
         self.posterior = self._posterior_of(solution, positions_A)
+        solved = time.perf_counter()
         self.calibration = 1.0
         if self.fixed_calibration is not None:
             self.calibration = self.fixed_calibration
             notes.append(f"calibration α = {self.calibration:.3g} as given")
         elif self.calibrate:
             notes.append(self._calibrate(positions_A, forces_eV_per_A, x, y, n_outputs))
+        timings = {
+            "search": search_time,
+            "solve": solved - start - search_time,
+            "calibration": time.perf_counter() - solved,
+        }
         hyper = self.hyperparameters
         notes.extend(self._bound_notes(hyper))
         return FitReport(
@@ -343,6 +349,7 @@ class GPPotential(Potential):
             n_hyperparameter_structures=n_search,
             log_marginal_likelihood=solution.log_marginal_likelihood,
             notes=notes,
+            timings_s=timings,
         )
 
     def _posterior_of(self, solution: GPSolution, positions_A: np.ndarray) -> GDMLPosterior:
