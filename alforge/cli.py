@@ -86,16 +86,33 @@ def status(
 def fit(
     data: Annotated[Path, typer.Argument(help="Labelled extxyz (energy in info, forces in arrays).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the model file.")],
-    kind: Annotated[str, typer.Option(help="Model kind: gp, committee or local.")] = "gp",
+    kind: Annotated[
+        str | None, typer.Option(help="Model kind: gp, committee or local (default gp, or --model's).")
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="TOML file with a [model] section, as in a campaign spec.")
+    ] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE model option, e.g. pair_cutoff_A=8.5 or n_members=8 (repeatable)."),
+    ] = None,
+    energy_key: Annotated[str, typer.Option(help="info key (or calculator result) of the energy in eV.")] = "energy",
+    forces_key: Annotated[str, typer.Option(help="arrays key (or calculator result) of forces in eV/Å.")] = "forces",
     max_structures: Annotated[
         int | None, typer.Option(help="Use at most this many structures (evenly spaced).", min=1)
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="float64 or float32.")] = "float64",
+    seed: Annotated[int, typer.Option(help="Seed of subsets, resampling and factorisations.")] = 0,
 ) -> None:
     """Train a potential on any labelled extxyz file."""
-    from alforge.model_cli import fit_file
+    from alforge.model_cli import fit_file, model_spec_of
 
-    fit_file(data, output, kind=kind, max_structures=max_structures, device=device, console=console)
+    spec = model_spec_of(kind, model, settings or [])
+    fit_file(
+        data, output, spec=spec, max_structures=max_structures, device=device, dtype=dtype, seed=seed,
+        energy_key=energy_key, forces_key=forces_key, console=console,
+    )
 
 
 @app.command()

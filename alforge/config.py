@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alforge.errors import SpecError
+from alforge.model_spec import GPModelSpec, ModelSpec
 
 __all__ = [
     "CampaignSpec",
@@ -103,16 +104,6 @@ class OracleSpec(_Section):
             "conv_tol": self.conv_tol,
             "options": self.options,
         }
-
-
-class ModelSpec(_Section):
-    """The potential: kind and hyperparameters (``"fit"`` = by marginal likelihood)."""
-
-    kind: Literal["gp", "committee", "local"] = "gp"
-    kernel: Literal["matern52", "rbf"] = "matern52"
-    hyperparameters: Literal["fit"] | dict[str, float] = "fit"
-    committee_size: int = Field(default=4, ge=2, le=32)
-    options: dict[str, Any] = Field(default_factory=dict)
 
 
 class ExplorationSpec(_Section):
@@ -221,7 +212,7 @@ class CampaignSpec(BaseModel):
     seed: int = 0
     system: SystemSpec
     oracle: OracleSpec = Field(default_factory=OracleSpec)
-    model: ModelSpec = Field(default_factory=ModelSpec)
+    model: ModelSpec = Field(default_factory=GPModelSpec)
     exploration: ExplorationSpec = Field(default_factory=ExplorationSpec)
     selection: SelectionSpec = Field(default_factory=SelectionSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)

@@ -10,27 +10,77 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from alforge.data import read_labelled
+from alforge.data import read_labelled, read_structures
+from alforge.model_spec import (
+    CommitteeModelSpec,
+    GPModelSpec,
+    LocalModelSpec,
+    load_model_spec,
+    parse_model_spec,
+    with_settings,
+)
 
-__all__ = ["evaluate_file", "fit_file"]
+__all__ = ["evaluate_file", "fit_file", "model_spec_of"]
+
+_DEFAULT_KEYS = ("energy", "forces")
+
+
+def model_spec_of(
+    kind: str | None, model_file: Path | None, settings: list[str]
+) -> GPModelSpec | CommitteeModelSpec | LocalModelSpec:
+    """The model section `alforge fit` builds from: ``--model`` file, then ``--kind``, then ``--set``.
+
+    ``--kind`` alone starts from that kind's defaults; with ``--model`` it must agree with the file.
+
+    Raises
+    ------
+    SpecError
+        Unknown kind, bad file, or a bad ``--set`` (the message names it and the valid choices).
+    """
+    from alforge.errors import SpecError
+
+    if model_file is not None:
+        spec = load_model_spec(model_file)
+        if kind is not None and kind != spec.kind:
+            msg = f"--kind {kind} but {model_file} holds a {spec.kind!r} model; drop --kind or edit the file"
+            raise SpecError(msg)
+    else:
+        spec = parse_model_spec({"kind": kind or "gp"})
+    return with_settings(spec, settings) if settings else spec
 
 
 def fit_file(
-    data: Path, output: Path, *, kind: str, max_structures: int | None, device: str, console: Console
+    data: Path,
+    output: Path,
+    *,
+    spec: GPModelSpec | CommitteeModelSpec | LocalModelSpec,
+    max_structures: int | None,
+    device: str,
+    dtype: str = "float64",
+    seed: int = 0,
+    energy_key: str = "energy",
+    forces_key: str = "forces",
+    console: Console,
 ) -> Any:
-    """Fit a ``kind`` model on the labelled frames of ``data`` and save it to ``output``."""
-    from alforge.models import build_model
+    """Fit the model ``spec`` describes on the labelled frames of ``data`` and save it to ``output``.
 
-    frames = read_labelled(data)
+    ``energy_key`` and ``forces_key`` name the labels (``info`` / ``arrays`` keys, e.g. ``REF_energy``).
+    """
+    keys = (energy_key, forces_key)
+    frames = read_labelled(data) if keys == _DEFAULT_KEYS else read_structures(data)
     if max_structures is not None and len(frames) > max_structures:
         keep = np.linspace(0, len(frames) - 1, max_structures).round().astype(int)
         frames = [frames[i] for i in keep]
-    model = build_model(kind, device=device)
-    with console.status(f"fitting a {kind} model on {len(frames)} structures"):
-        report = model.fit(frames)
+    model = spec.build(device=device, dtype=dtype, seed=seed)
+    with console.status(f"fitting a {spec.kind} model on {len(frames)} structures"):
+        report = model.fit(frames, energy_key=energy_key, forces_key=forces_key)
     model.save(output)
-    console.print(f"fitted {kind} on {len(frames)} structures → {output}")
-    console.print(f"fit report: {report}")
+    console.print(f"fitted {spec.kind} on {len(frames)} structures in {report.fit_time_s:.1f} s → {output}")
+    for note in report.notes:
+        console.print(f"  {note}", highlight=False)
+    console.print(
+        f"hyperparameters: {json.dumps(model.hyperparameters, default=float)}", highlight=False, soft_wrap=True
+    )
     return model
 
 

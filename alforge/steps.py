@@ -215,22 +215,11 @@ def _checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build_model(ctx: CampaignContext) -> Any:
-    """A fresh, unfitted model as the spec describes."""
-    from alforge.models import build_model as build
-
-    m, c = ctx.spec.model, ctx.spec.compute
-    options: dict[str, Any] = {"device": c.device, "dtype": c.dtype, **m.options}
-    if m.kind in ("gp", "committee"):
-        options["kernel"] = m.kernel
-        if isinstance(m.hyperparameters, dict):
-            options.update(m.hyperparameters, optimize=False)
-    if m.kind == "local" and isinstance(m.hyperparameters, dict):
-        options.update(hyperparameters=dict(m.hyperparameters), optimize=False)
-    if m.kind == "committee":
-        options["size"] = m.committee_size
-        options["seed"] = ctx.spec.seed
-    return build(m.kind, **options)
+def build_model(ctx: CampaignContext, hyperparameters: dict[str, Any] | None = None) -> Any:
+    """A fresh, unfitted model as the spec describes (``hyperparameters``: fixed instead of searched)."""
+    c = ctx.spec.compute
+    spec = ctx.spec.model.with_hyperparameters(hyperparameters)
+    return spec.build(device=c.device, dtype=c.dtype, seed=ctx.spec.seed)
 
 
 def train_step(db: Database, campaign_id: int, generation_id: int) -> int | None:
@@ -247,8 +236,19 @@ def train_step(db: Database, campaign_id: int, generation_id: int) -> int | None
         index = _generation(session, generation_id).index
         ids = campaign_calculation_ids(session, campaign_id, split="train")
         frames = labelled_frames(session, ids)
+        previous = store.latest_model(session, campaign_id, before_index=index)
+        errors = session.scalars(
+            select(Generation.metrics)
+            .where(Generation.campaign_id == campaign_id, Generation.index < index, Generation.state == "complete")
+            .order_by(Generation.index)
+        ).all()
+    warm, search = ctx.spec.model.warm_start(
+        None if previous is None or previous.kind != ctx.spec.model.kind else previous.hyperparameters,
+        index,
+        [m["force_mae_eV_per_A"] for m in errors if m and m.get("force_mae_eV_per_A") is not None],
+    )
     began = time.perf_counter()
-    model = build_model(ctx)
+    model = build_model(ctx, warm)
     try:
         model.fit(frames)
     except Exception as exc:  # any numerical failure of a fit falls back, whatever raised it
@@ -271,7 +271,12 @@ def train_step(db: Database, campaign_id: int, generation_id: int) -> int | None
             kind=ctx.spec.model.kind,
             level_hash=ctx.level.hash,
             hyperparameters=_jsonable(model.hyperparameters),
-            metrics={"fit_s": fit_s, "n_train": len(ids), "solver": getattr(report, "solver", None)},
+            metrics={
+                "fit_s": fit_s,
+                "n_train": len(ids),
+                "solver": getattr(report, "solver", None),
+                "hyperparameter_search": search,
+            },
             artifact_path=str(path),
             checksum=checksum,
             training_ids=list(ids),

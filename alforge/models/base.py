@@ -140,13 +140,16 @@ class Potential(ABC):
             raise ModelInputError(msg)
 
     # ---- fit / predict ---------------------------------------------------------------------
-    def fit(self, frames: Sequence[Atoms]) -> FitReport:
+    def fit(self, frames: Sequence[Atoms], *, energy_key: str = "energy", forces_key: str = "forces") -> FitReport:
         """Fit on labelled frames of one molecule.
 
         Parameters
         ----------
         frames
             Labelled frames (energy in eV, forces in eV/Å) of one molecule in one atom order.
+        energy_key, forces_key
+            Where the labels are: ``atoms.info[energy_key]`` and ``atoms.arrays[forces_key]``, or
+            the results of the attached calculator (see :func:`~alforge.models.frames.label_of`).
 
         Returns
         -------
@@ -160,7 +163,9 @@ class Potential(ABC):
         FitError
             Numerical failure (matrix not positive definite, NaN hyperparameters).
         """
-        numbers, positions, energies, forces = stack_labelled(frames)
+        numbers, positions, energies, forces = stack_labelled(
+            frames, energy_key=energy_key, forces_key=forces_key
+        )
         self._training_level_hash = None
         self.check_level(frames)
         hashes = level_hashes(frames)

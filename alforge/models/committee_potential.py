@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 from ase import Atoms
 
+from alforge.data import labelled
 from alforge.errors import ModelError, ModelInputError
 from alforge.models.base import Potential
 from alforge.models.fit_report import FitReport
@@ -84,6 +85,32 @@ class CommitteePotential(Potential):
         self.seed = seed
         self.members: list[Potential] = []
         self.calibration = 1.0
+        self.fixed_member_hyperparameters: list[dict[str, Any]] | None = None
+        self.fixed_calibration: float | None = None
+
+    def set_hyperparameters(self, hyperparameters: dict[str, Any]) -> None:
+        """Fix every member's hyperparameters and the calibration (as :attr:`hyperparameters` returns them).
+
+        ``hyperparameters`` is a committee's ``{"n_members", "calibration", "members": [...]}`` (the
+        committee size becomes the number of members), or one member's hyperparameters, shared by all.
+
+        Raises
+        ------
+        ModelError
+            Members' hyperparameters that are not a list of dicts, or fewer than 2 of them.
+        """
+        members = hyperparameters.get("members")
+        if members is None:
+            self.fixed_member_hyperparameters = [dict(hyperparameters)] * self.n_members
+            self.fixed_calibration = None
+            return
+        if not isinstance(members, list) or len(members) < 2 or not all(isinstance(m, dict) for m in members):
+            msg = "committee hyperparameters need `members`, a list of at least 2 members' .hyperparameters"
+            raise ModelError(msg)
+        self.n_members = len(members)
+        self.fixed_member_hyperparameters = [dict(m) for m in members]
+        calibration = hyperparameters.get("calibration")
+        self.fixed_calibration = None if calibration is None else float(calibration)
 
     @classmethod
     def from_members(cls, members: Sequence[Potential], calibration: float = 1.0) -> Self:
@@ -136,19 +163,27 @@ class CommitteePotential(Potential):
         n_structures = len(frames)
         rng = np.random.default_rng(self.seed)
         samples = [np.unique(rng.integers(0, n_structures, size=n_structures)) for _ in range(self.n_members)]
+        # the members read the labels already checked here, wherever the caller stored them
+        checked = [labelled(f, e, fr) for f, e, fr in zip(frames, energies_eV, forces_eV_per_A, strict=True)]
+        fixed = self.fixed_member_hyperparameters
         members: list[Potential] = []
         for index, sample in enumerate(samples):
             member = self._new_member(index)
-            if self.share_hyperparameters and members and hasattr(member, "set_hyperparameters"):
-                member.set_hyperparameters(members[0].hyperparameters)
+            if fixed is not None:
+                _set_member_hyperparameters(member, fixed[index], index)
+            elif self.share_hyperparameters and members and hasattr(member, "set_hyperparameters"):
+                _set_member_hyperparameters(member, members[0].hyperparameters, index)
             member.level_of_theory = self.level_of_theory
-            member.fit([frames[i] for i in sample])
+            member.fit([checked[i] for i in sample])
             members.append(member)
         self.members = members
         self.numbers = np.asarray(numbers).copy()
         self.calibration = 1.0
         notes: list[str] = []
-        if self.calibrate:
+        if self.fixed_calibration is not None:
+            self.calibration = self.fixed_calibration
+            notes.append(f"calibration α = {self.calibration:.3g} as given")
+        elif self.calibrate:
             notes.append(self._calibrate(positions_A, forces_eV_per_A, samples))
         return FitReport(
             kind=self.kind,
@@ -248,3 +283,14 @@ class CommitteePotential(Potential):
             msg = f"the committee state is incomplete ({exc!r}); the file is corrupt or from another version, refit"
             raise ModelError(msg) from exc
         return committee
+
+
+def _set_member_hyperparameters(member: Potential, hyperparameters: dict[str, Any], index: int) -> None:
+    setter = getattr(member, "set_hyperparameters", None)
+    if setter is None:
+        msg = (
+            f"member {index} ({type(member).__name__}) cannot take fixed hyperparameters; "
+            "use members with set_hyperparameters or share_hyperparameters=False"
+        )
+        raise ModelError(msg)
+    setter(hyperparameters)

@@ -42,6 +42,8 @@ class FitReport:
         Anything worth telling the user (jitter added, bounds hit, ...).
     members
         Reports of committee members.
+    timings_s
+        Where the fit time went, in seconds (e.g. ``search``, ``solve``, ``calibration``).
     """
 
     kind: str
@@ -57,6 +59,7 @@ class FitReport:
     log_marginal_likelihood: float | None = None
     notes: list[str] = field(default_factory=list)
     members: list[FitReport] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""

@@ -9,10 +9,9 @@ import numpy as np
 from ase import Atoms
 from ase.symbols import Symbols
 
-from alforge.data import is_labelled
 from alforge.errors import ModelInputError
 
-__all__ = ["LEVEL_KEY", "level_hashes", "stack_labelled", "stack_positions"]
+__all__ = ["LEVEL_KEY", "label_of", "level_hashes", "stack_labelled", "stack_positions"]
 
 LEVEL_KEY = "level_of_theory_hash"
 """Key of ``atoms.info`` that holds the level-of-theory hash of a frame's label."""
@@ -76,17 +75,66 @@ def stack_positions(frames: Sequence[Atoms], numbers: np.ndarray | None = None) 
     return positions
 
 
+def label_of(
+    atoms: Atoms, index: int, *, energy_key: str = "energy", forces_key: str = "forces"
+) -> tuple[float, np.ndarray]:
+    """Reference energy (eV) and forces (eV/Å, ``(N, 3)``) of one frame, checked.
+
+    The label is read the ways ASE users store it: ``atoms.info[energy_key]`` and
+    ``atoms.arrays[forces_key]`` (what ``ase.io.read`` leaves for keys such as ``REF_energy``),
+    else the results of the attached calculator (a
+    :class:`~ase.calculators.singlepoint.SinglePointCalculator`, as extxyz ``energy=`` gives).
+
+    Raises
+    ------
+    ModelInputError
+        No label under these keys, or a label that is not finite or of the wrong shape.
+    """
+    results = getattr(atoms.calc, "results", None) or {}
+    energy = atoms.info.get(energy_key, results.get(energy_key))
+    forces = atoms.arrays.get(forces_key, results.get(forces_key))
+    if energy is None or forces is None:
+        missing = " and ".join(
+            f"{what} {key!r}" for what, key, value in (("energy", energy_key, energy), ("forces", forces_key, forces))
+            if value is None
+        )
+        msg = (
+            f"frame {index} has no reference {missing} (looked in atoms.info, atoms.arrays and the calculator's "
+            "results); label it first (alforge label) or name its keys (energy_key=, forces_key=)"
+        )
+        raise ModelInputError(msg)
+    try:
+        energy_eV = float(energy)
+        forces_eV_per_A = np.asarray(forces, dtype=float)
+    except (TypeError, ValueError):
+        msg = f"frame {index}: energy {energy_key!r} or forces {forces_key!r} are not numbers; relabel it"
+        raise ModelInputError(msg) from None
+    if not math.isfinite(energy_eV) or forces_eV_per_A.shape != (len(atoms), 3):
+        msg = f"frame {index}: energy is {energy_eV} and forces have shape {forces_eV_per_A.shape}; relabel it"
+        raise ModelInputError(msg)
+    if not np.isfinite(forces_eV_per_A).all():
+        msg = f"frame {index}: forces contain NaN or infinity; drop this frame or relabel it"
+        raise ModelInputError(msg)
+    return energy_eV, forces_eV_per_A
+
+
 def stack_labelled(
-    frames: Sequence[Atoms], numbers: np.ndarray | None = None
+    frames: Sequence[Atoms],
+    numbers: np.ndarray | None = None,
+    *,
+    energy_key: str = "energy",
+    forces_key: str = "forces",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Positions, energies and forces of labelled frames of one molecule.
 
     Parameters
     ----------
     frames
-        Labelled frames (see :mod:`alforge.data`).
+        Labelled frames (see :func:`label_of`).
     numbers
         Atomic numbers the frames must have; default: those of frame 0.
+    energy_key, forces_key
+        Where the labels are stored (see :func:`label_of`).
 
     Returns
     -------
@@ -111,19 +159,7 @@ def stack_labelled(
     energies = np.empty(len(frames))
     forces = np.empty_like(positions)
     for i, atoms in enumerate(frames):
-        if not is_labelled(atoms):
-            msg = f"frame {i} has no reference energy and forces; label it first (alforge label)"
-            raise ModelInputError(msg)
-        energy = float(atoms.calc.results["energy"])
-        frame_forces = np.asarray(atoms.calc.results["forces"], dtype=float)
-        if not math.isfinite(energy) or frame_forces.shape != (len(atoms), 3):
-            msg = f"frame {i}: energy is {energy} and forces have shape {frame_forces.shape}; relabel it"
-            raise ModelInputError(msg)
-        if not np.isfinite(frame_forces).all():
-            msg = f"frame {i}: forces contain NaN or infinity; drop this frame or relabel it"
-            raise ModelInputError(msg)
-        energies[i] = energy
-        forces[i] = frame_forces
+        energies[i], forces[i] = label_of(atoms, i, energy_key=energy_key, forces_key=forces_key)
     return np.asarray(frames[0].numbers), positions, energies, forces
 
 

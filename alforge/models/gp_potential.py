@@ -179,6 +179,7 @@ class GPPotential(Potential):
         self.n_neighbours = n_neighbours
         self.calibrate = calibrate
         self.calibration = 1.0
+        self.fixed_calibration: float | None = None
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
         self.seed = seed
@@ -200,7 +201,23 @@ class GPPotential(Potential):
         return covar.to(self.device, self.dtype), noise.to(self.device, self.dtype)
 
     def set_hyperparameters(self, hyperparameters: dict[str, Any]) -> None:
-        """Fix the hyperparameters (as returned by :attr:`hyperparameters`) and stop optimising them."""
+        """Fix the hyperparameters (as returned by :attr:`hyperparameters`) and stop optimising them.
+
+        A ``calibration`` entry fixes the calibration factor too (no held-out solve); without
+        one it is fitted as usual. A ``kernel`` entry must name this model's kernel.
+        """
+        kernel = hyperparameters.get("kernel", self.kernel_name)
+        if kernel != self.kernel_name:
+            msg = (
+                f"hyperparameters are of a {kernel!r} kernel but this GP has {self.kernel_name!r}; "
+                "build it with that kernel"
+            )
+            raise ModelError(msg)
+        calibration = hyperparameters.get("calibration")
+        if calibration is not None and not float(calibration) > 0:
+            msg = f"calibration={calibration!r} must be positive; paste a fitted GP's .hyperparameters"
+            raise ModelError(msg)
+        self.fixed_calibration = None if calibration is None else float(calibration)
         try:
             self.fixed_hyperparameters = (
                 float(hyperparameters["lengthscale_per_A"]),
@@ -222,8 +239,8 @@ class GPPotential(Potential):
         like = {"dtype": self.dtype, "device": self.device}
         covar.base_kernel.lengthscale = torch.tensor(lengthscale, **like)
         covar.outputscale = torch.tensor(signal, **like)
-        noise.energy_noise = max(float(energy_noise or 0.0) ** 2, 1.0001 * self.min_energy_noise_eV**2)
-        noise.force_noise = max(float(force_noise or 0.0) ** 2, 1.0001 * self.min_force_noise_eV_per_A**2)
+        noise.energy_noise = _above_floor(float(energy_noise or 0.0) ** 2, self.min_energy_noise_eV**2)
+        noise.force_noise = _above_floor(float(force_noise or 0.0) ** 2, self.min_force_noise_eV_per_A**2)
 
     # ---- fitting ---------------------------------------------------------------------------
     def _resolve_permutations(self, numbers: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -305,9 +322,18 @@ class GPPotential(Potential):
         notes.extend(solution.notes)
         self.covar_module, self.noise, self.prior_mean_eV = covar, noise, prior_mean
         self.posterior = self._posterior_of(solution, positions_A)
+        solved = time.perf_counter()
         self.calibration = 1.0
-        if self.calibrate:
-            notes.append(self._calibrate(positions_A, forces_eV_per_A, x, y, n_outputs))
+        if self.fixed_calibration is not None:
+            self.calibration = self.fixed_calibration
+            notes.append(f"calibration α = {self.calibration:.3g} as given")
+        elif self.calibrate:
+            notes.append(self._calibrate(positions_A, forces_eV_per_A, x, y, n_outputs, solution))
+        timings = {
+            "search": search_time,
+            "solve": solved - start - search_time,
+            "calibration": time.perf_counter() - solved,
+        }
         hyper = self.hyperparameters
         notes.extend(self._bound_notes(hyper))
         return FitReport(
@@ -323,6 +349,7 @@ class GPPotential(Potential):
             n_hyperparameter_structures=n_search,
             log_marginal_likelihood=solution.log_marginal_likelihood,
             notes=notes,
+            timings_s=timings,
         )
 
     def _posterior_of(self, solution: GPSolution, positions_A: np.ndarray) -> GDMLPosterior:
@@ -334,15 +361,29 @@ class GPPotential(Potential):
         )
 
     def _calibrate(
-        self, positions_A: np.ndarray, forces_eV_per_A: np.ndarray, x: torch.Tensor, y: torch.Tensor, n_outputs: int
+        self,
+        positions_A: np.ndarray,
+        forces_eV_per_A: np.ndarray,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        n_outputs: int,
+        solution: GPSolution,
     ) -> str:
-        """Set :attr:`calibration` from a GP with the same hyperparameters on the other structures."""
+        """Set :attr:`calibration` from a GP with the same hyperparameters on the other structures.
+
+        With an exact variance factor ``R = L⁻ᵀ`` of the full solve, the held-out structures'
+        posterior given all the others follows from the block ``P_HH = R_H R_Hᵀ`` of ``K⁻¹``:
+        residuals ``P_HH⁻¹ (K⁻¹ y)_H`` and covariance ``P_HH⁻¹`` (minus the noise), so no second
+        solve is needed. Otherwise a GP is solved again without the held-out structures.
+        """
         n_structures = positions_A.shape[0]
         pool = np.random.default_rng(self.seed + 1).permutation(n_structures)[:_CALIBRATION_POOL]
         n_held = min(pool.size // 5, _MAX_HELD_OUT)
         if n_held < _MIN_HELD_OUT:
             return f"calibration skipped: {n_structures} structures are too few to hold any out (α = 1)"
         held, kept = np.sort(pool[:n_held]), np.sort(pool[n_held:])
+        if solution.variance == "exact" and solution.factor.shape[0] == solution.factor.shape[1] == y.shape[0]:
+            return self._calibrate_by_blocks(solution, held, n_outputs)
         rows = torch.as_tensor((kept[:, None] * n_outputs + np.arange(n_outputs)).reshape(-1), device=y.device)
         solver_used = self._solver_used
         try:
@@ -363,6 +404,28 @@ class GPPotential(Potential):
         return (
             f"calibration α = {self.calibration:.3g} from {n_held} held-out structures "
             f"(a GP with the same hyperparameters on {kept.size} others)"
+        )
+
+    def _calibrate_by_blocks(self, solution: GPSolution, held: np.ndarray, n_outputs: int) -> str:
+        """:meth:`_calibrate` from the block of ``K⁻¹`` of the held-out structures' outputs."""
+        rows = torch.as_tensor((held[:, None] * n_outputs + np.arange(n_outputs)).reshape(-1), device=self.device)
+        factor = solution.factor[rows]
+        block = factor @ factor.mT
+        lower, info = torch.linalg.cholesky_ex(block)
+        if int(info) != 0:
+            return "calibration skipped: the held-out block of the inverse kernel matrix is singular (α = 1)"
+        residuals = torch.cholesky_solve(solution.weights[rows].unsqueeze(-1), lower).squeeze(-1)
+        covariance = torch.cholesky_inverse(lower).diagonal()
+        noise = self.noise.diagonal(held.size, n_outputs - 1).detach().to(covariance)
+        forces = (torch.arange(rows.shape[0], device=self.device) % n_outputs) != 0
+        error2 = float(residuals[forces].pow(2).mean())
+        variance = float((covariance - noise)[forces].clamp_min(0.0).mean())
+        if not variance > 0.0:
+            return "calibration skipped: zero predicted variance on the held-out structures (α = 1)"
+        self.calibration = float(np.clip(math.sqrt(error2 / variance), 1e-2, 1e3))
+        return (
+            f"calibration α = {self.calibration:.3g} from {held.size} held-out structures "
+            f"(posterior given the {solution.centre_indices.shape[0] - held.size} others, from blocks of K⁻¹)"
         )
 
     def _solve(
@@ -557,3 +620,12 @@ class GPPotential(Potential):
             msg = f"the GP model state is incomplete ({exc!r}); the file is corrupt or from another version, refit"
             raise ModelError(msg) from exc
         return model
+
+
+def _above_floor(variance: float, floor: float) -> float:
+    """``variance`` if it lies above a noise constraint's ``floor``, else just above the floor.
+
+    A fitted noise close to its floor is kept as is (a pasted ``.hyperparameters`` rebuilds the
+    same model); only a value on or under the floor, which the constraint cannot represent, moves.
+    """
+    return variance if variance > floor else floor * (1 + 1e-6)

@@ -86,11 +86,12 @@ class GradientNoise(Module):
 
 
 def _at_least(value: float | Tensor, constraint: GreaterThan, like: Tensor) -> Tensor:
-    """``value`` as a tensor like ``like``, raised to just above the constraint's lower bound.
+    """``value`` as a tensor like ``like``; on or below the constraint's lower bound, just above it.
 
     Noise guesses from very few or very clean structures can fall below the floor; setting such a
-    value would make GPyTorch raise, so the floor is used instead (the optimiser starts there).
+    value would make GPyTorch raise, so the floor is used instead (the optimiser starts there). A
+    value above the floor, however close (a fitted noise on its bound), is kept as it is.
     """
     tensor = torch.as_tensor(value, dtype=like.dtype, device=like.device)
-    floor = torch.as_tensor(constraint.lower_bound, dtype=like.dtype, device=like.device) * (1 + 1e-6)
-    return torch.maximum(tensor, floor)
+    lower = torch.as_tensor(constraint.lower_bound, dtype=like.dtype, device=like.device)
+    return torch.where(tensor > lower, tensor, lower * (1 + 1e-6))

@@ -35,11 +35,10 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from alforge.data import is_labelled
 from alforge.errors import FitError, ModelError, ModelInputError
 from alforge.models.base import Potential, resolve_device, resolve_dtype
 from alforge.models.fit_report import FitReport
-from alforge.models.frames import level_hashes
+from alforge.models.frames import label_of, level_hashes
 from alforge.models.local_calculator import LocalPotentialCalculator
 from alforge.models.local_descriptors import LocalEnvironments
 from alforge.models.local_kernel import LocalInducing, LocalKernel
@@ -61,6 +60,8 @@ class LocalGPPotential(Potential):
         Add the three-body term (default ``True``); ``False`` gives a pair potential.
     pair_cutoff_A, triplet_cutoff_A
         Cutoffs in Å (``triplet_cutoff_A`` at most ``pair_cutoff_A``; default: ``pair_cutoff_A``).
+        ``pair_cutoff_A=None`` (default): chosen at fit time among a few candidates by held-out
+        force error (:mod:`~alforge.models.local_cutoff`); the fit report says which and why.
     n_pair_inducing
         Inducing distances per element pair (a grid from just below the shortest training
         distance to the cutoff).
@@ -95,7 +96,7 @@ class LocalGPPotential(Potential):
         self,
         *,
         three_body: bool = True,
-        pair_cutoff_A: float = 5.0,
+        pair_cutoff_A: float | None = None,
         triplet_cutoff_A: float | None = None,
         n_pair_inducing: int = 64,
         n_triplet_inducing: int = 96,
@@ -113,12 +114,11 @@ class LocalGPPotential(Potential):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if pair_cutoff_A <= 0:
-            msg = f"pair_cutoff_A={pair_cutoff_A} must be positive (Å)"
+        if pair_cutoff_A is not None and not pair_cutoff_A > 0:
+            msg = f"pair_cutoff_A={pair_cutoff_A} must be positive (Å), or None to choose it from the data"
             raise ModelError(msg)
-        triplet = pair_cutoff_A if triplet_cutoff_A is None else triplet_cutoff_A
-        if three_body and not 0 < triplet <= pair_cutoff_A:
-            msg = f"triplet_cutoff_A={triplet} must be in (0, pair_cutoff_A={pair_cutoff_A}]"
+        if three_body and triplet_cutoff_A is not None and not 0 < triplet_cutoff_A <= (pair_cutoff_A or math.inf):
+            msg = f"triplet_cutoff_A={triplet_cutoff_A} must be in (0, pair_cutoff_A={pair_cutoff_A}]"
             raise ModelError(msg)
         if not optimize and not hyperparameters:
             msg = "optimize=False needs hyperparameters (a fitted local model's .hyperparameters)"
@@ -127,8 +127,9 @@ class LocalGPPotential(Potential):
             msg = f"n_pair_inducing={n_pair_inducing} (≥ 2) and n_triplet_inducing={n_triplet_inducing} (≥ 1)"
             raise ModelError(msg)
         self.three_body = three_body
-        self.pair_cutoff_A = float(pair_cutoff_A)
-        self.triplet_cutoff_A = float(triplet) if three_body else None
+        self.pair_cutoff_option = pair_cutoff_A
+        self.triplet_cutoff_option = triplet_cutoff_A if three_body else None
+        self._set_cutoffs(pair_cutoff_A, triplet_cutoff_A)
         self.n_pair_inducing = n_pair_inducing
         self.n_triplet_inducing = n_triplet_inducing
         self.optimize = optimize
@@ -155,10 +156,12 @@ class LocalGPPotential(Potential):
         self.lengthscale_bounds_A: dict[str, tuple[float, float]] = {}
 
     # ---- fitting ---------------------------------------------------------------------------
-    def fit(self, frames: Sequence[Atoms]) -> FitReport:
+    def fit(self, frames: Sequence[Atoms], *, energy_key: str = "energy", forces_key: str = "forces") -> FitReport:
         """Fit on labelled frames of any sizes and compositions (energies in eV, forces in eV/Å).
 
         Overrides :meth:`Potential.fit`, whose checks assume one molecule in one atom order.
+        ``energy_key`` and ``forces_key`` say where the labels are (see
+        :func:`~alforge.models.frames.label_of`).
 
         Raises
         ------
@@ -167,18 +170,56 @@ class LocalGPPotential(Potential):
         FitError
             Numerical failure of the solve.
         """
-        energies, forces = _labels(frames)
+        energies, forces = _labels(frames, energy_key, forces_key)
         self._training_level_hash = None
         self.check_level(frames)
         hashes = level_hashes(frames)
         start = time.perf_counter()
+        notes: list[str] = []
         with _torch_threads(self.threads):
+            if self.pair_cutoff_option is None:
+                from alforge.models.local_cutoff import choose_cutoff
+
+                choice = choose_cutoff(self, list(frames), energies, forces)
+                self._set_cutoffs(choice.pair_cutoff_A, choice.triplet_cutoff_A)
+                notes.append(choice.note)
+            else:
+                self._set_cutoffs(self.pair_cutoff_option, self.triplet_cutoff_option)
             report = self._fit_frames(list(frames), energies, forces)
+        report.notes = [*notes, *report.notes]
         report.fit_time_s = time.perf_counter() - start
         self.numbers = np.asarray(frames[0].numbers).copy()
         self._training_level_hash = next(iter(hashes)) if hashes else None
         self.fit_report = report
         return report
+
+    def _set_cutoffs(self, pair_cutoff_A: float | None, triplet_cutoff_A: float | None) -> None:
+        """Set the cutoffs in use (``None``: not known before fit chooses it)."""
+        self.pair_cutoff_A: float = float("nan") if pair_cutoff_A is None else float(pair_cutoff_A)
+        triplet = pair_cutoff_A if triplet_cutoff_A is None else triplet_cutoff_A
+        self.triplet_cutoff_A: float | None = None if not self.three_body or triplet is None else float(triplet)
+
+    def options(self) -> dict[str, Any]:
+        """Constructor options of this model (the cutoffs as given: ``None`` means chosen at fit)."""
+        return {
+            "three_body": self.three_body,
+            "pair_cutoff_A": self.pair_cutoff_option,
+            "triplet_cutoff_A": self.triplet_cutoff_option,
+            "n_pair_inducing": self.n_pair_inducing,
+            "n_triplet_inducing": self.n_triplet_inducing,
+            "optimize": self.optimize,
+            "hyperparameters": dict(self.fixed_hyperparameters) or None,
+            "n_hyperparameter_structures": self.n_hyperparameter_structures,
+            "max_iterations": self.max_iterations,
+            "min_energy_noise_eV": self.min_energy_noise_eV,
+            "min_force_noise_eV_per_A": self.min_force_noise_eV_per_A,
+            "offset_prior_eV": self.offset_prior_eV,
+            "batch_structures": self.batch_structures,
+            "threads": self.threads,
+            "device": str(self.device),
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "seed": self.seed,
+        }
 
     def _fit(self, *args: Any) -> FitReport:  # pragma: no cover - fit() is overridden
         msg = "LocalGPPotential fits through fit(frames)"
@@ -573,7 +614,7 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _labels(frames: Sequence[Atoms]) -> tuple[np.ndarray, list[np.ndarray]]:
+def _labels(frames: Sequence[Atoms], energy_key: str, forces_key: str) -> tuple[np.ndarray, list[np.ndarray]]:
     if len(frames) == 0:
         msg = "no training structures; give at least one labelled frame"
         raise ModelInputError(msg)
@@ -587,15 +628,7 @@ def _labels(frames: Sequence[Atoms]) -> tuple[np.ndarray, list[np.ndarray]]:
             atom = int(np.flatnonzero(bad)[0])
             msg = f"frame {i}: atom {atom} has non-finite coordinates {atoms.positions[atom].tolist()}; fix or drop it"
             raise ModelInputError(msg)
-        if not is_labelled(atoms):
-            msg = f"frame {i} has no reference energy and forces; label it first (alforge label)"
-            raise ModelInputError(msg)
-        energy = float(atoms.calc.results["energy"])
-        frame_forces = np.asarray(atoms.calc.results["forces"], dtype=float)
-        if not math.isfinite(energy) or frame_forces.shape != (len(atoms), 3) or not np.isfinite(frame_forces).all():
-            msg = f"frame {i}: energy {energy} or forces of shape {frame_forces.shape} are not finite; relabel it"
-            raise ModelInputError(msg)
-        energies[i] = energy
+        energies[i], frame_forces = label_of(atoms, i, energy_key=energy_key, forces_key=forces_key)
         forces.append(frame_forces)
     return energies, forces
 

@@ -122,3 +122,32 @@ def test_unfitted_model_refuses_to_predict(methane):
         GPPotential().predict(methane.test[:1])
     with pytest.raises(ModelError, match="not fitted"):
         GPPotential().calculator()
+
+
+def test_calibration_from_blocks_of_the_inverse_equals_the_held_out_posterior(methane):
+    """With an exact variance, α comes from the held-out block of K⁻¹; it must equal the ratio of
+    squared residuals to latent variances of the held-out structures' forces given all the others,
+    computed directly from the kernel matrix."""
+    import torch
+
+    from alforge.models.frames import stack_labelled
+    from alforge.models.gp_solvers import kernel_matrix
+
+    model = GPPotential(max_iterations=15, seed=3)
+    report = model.fit(methane.train)
+    assert report.variance == "exact"
+    assert "from blocks of K⁻¹" in " ".join(report.notes)
+    n, n_out = len(methane.train), 16
+    held = np.sort(np.random.default_rng(model.seed + 1).permutation(n)[: n // 5])
+    _, positions, energies, forces = stack_labelled(methane.train)
+    noise = model.noise.diagonal(n, n_out - 1).detach()
+    k = kernel_matrix(model.covar_module, torch.as_tensor(positions.reshape(n, -1))) + torch.diag(noise)
+    y = torch.as_tensor(np.concatenate([(energies - energies.mean())[:, None], -forces.reshape(n, -1)], 1).ravel())
+    h = torch.as_tensor((held[:, None] * n_out + np.arange(n_out)).ravel())
+    rest = torch.as_tensor(np.setdiff1d(np.arange(n * n_out), h.numpy()))
+    cross = k[h][:, rest]
+    residual = y[h] - cross @ torch.linalg.solve(k[rest][:, rest], y[rest])
+    latent = (k[h][:, h] - cross @ torch.linalg.solve(k[rest][:, rest], cross.T)).diagonal() - noise[h]
+    is_force = (torch.arange(h.shape[0]) % n_out) != 0
+    expected = np.sqrt(float(residual[is_force].pow(2).mean()) / float(latent[is_force].mean()))
+    assert model.calibration == pytest.approx(expected, rel=1e-5)

@@ -386,3 +386,58 @@ def test_fit_and_evaluate_cli_on_frames_of_several_sizes(lj_data, tmp_path: Path
     metrics = json.loads(scored.output[scored.output.index("{") :])
     assert metrics["n_structures"] == 6
     assert 0 < metrics["force_mae_eV_per_A"] < np.abs(_forces(lj_data[1][:6])).mean()
+
+
+# ---- the cutoff chosen from the data ----------------------------------------------------------------
+def test_cutoff_is_chosen_when_interactions_reach_beyond_the_default():
+    """Argon clusters whose Lennard-Jones pairs reach 8.5 Å: 5 Å misses a tenth of the force, the
+    automatic choice finds a cutoff that does not, and the fit report says which and why."""
+    from alforge.models.local_cutoff import cutoff_candidates
+
+    frames = random_structures(
+        lennard_jones_oracle(cutoff_A=LJ_CUTOFF_A),
+        44,
+        n_atoms=[8, 12],
+        density_per_A3=0.5 / SIGMA_AR_A**3,
+        min_distance_A=0.9 * SIGMA_AR_A,
+        symbol="Ar",
+        periodic=False,
+        seed=4,
+    )
+    train, test = frames[:32], frames[32:]
+    candidates, why = cutoff_candidates(train)
+    assert 5.0 in candidates
+    assert max(candidates) > LJ_CUTOFF_A
+    assert "largest pair distance" in why
+    options = {"three_body": False, "n_hyperparameter_structures": 8, "max_iterations": 20,
+               "min_energy_noise_eV": 1e-8, "min_force_noise_eV_per_A": 1e-8}
+    fixed = LocalGPPotential(pair_cutoff_A=5.0, **options)
+    fixed.fit(train)
+    automatic = LocalGPPotential(**options)
+    report = automatic.fit(train)
+    assert automatic.pair_cutoff_A >= LJ_CUTOFF_A - 0.1
+    assert report.notes[0].startswith(f"pair cutoff {automatic.pair_cutoff_A:g} Å chosen by held-out force MAE")
+    assert automatic.hyperparameters["pair_cutoff_A"] == automatic.pair_cutoff_A
+    scale = np.abs(_forces(test)).mean()
+    auto_error = np.abs(_predicted_forces(automatic, test) - _forces(test)).mean() / scale
+    fixed_error = np.abs(_predicted_forces(fixed, test) - _forces(test)).mean() / scale
+    assert auto_error < 1e-2 < fixed_error
+    assert load_model_roundtrip(automatic).pair_cutoff_A == automatic.pair_cutoff_A
+
+
+def load_model_roundtrip(model: LocalGPPotential) -> LocalGPPotential:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "auto.model"
+        model.save(path)
+        return load_model(path)  # type: ignore[return-value]
+
+
+def test_small_molecules_take_the_cutoff_that_sees_every_pair(methane):
+    model = LocalGPPotential(max_iterations=5, n_pair_inducing=8, n_triplet_inducing=8)
+    report = model.fit(methane.train[:6])
+    longest = max(float(np.max(np.linalg.norm(f.positions[:, None] - f.positions[None], axis=-1))) for f in
+                  methane.train[:6])
+    assert longest < model.pair_cutoff_A <= longest + 0.5 + 1e-6
+    assert "chosen automatically" in report.notes[0]
