@@ -122,7 +122,7 @@ def select_training(
                     key=lambda i: values[i])
     picks = guards[:k]
     if len(picks) < k and inside:
-        local = select_uncertain(values[inside].tolist(), None if descriptors is None else np.asarray(descriptors)[inside],
-                                 threshold, k - len(picks), diversity)
+        subset = None if descriptors is None else np.asarray(descriptors)[inside]
+        local = select_uncertain(values[inside].tolist(), subset, threshold, k - len(picks), diversity)
         picks += [inside[i] for i in local]
     return picks + beyond[: k - len(picks)]
