@@ -170,6 +170,11 @@ class ValidationSpec(_Section):
     window_generations: int = Field(
         default=2, ge=1, le=1000, description="the held-out error is scored on the labels of the last N generations"
     )
+    retire_to_training: bool = Field(
+        default=True,
+        description="held-out labels join the training set once no verdict or calibration reads them any more "
+        "(window_generations + 1 generations later), so that no oracle call is spent on validation alone",
+    )
 
 
 class StoppingSpec(_Section):

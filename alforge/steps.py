@@ -222,6 +222,24 @@ def build_model(ctx: CampaignContext, hyperparameters: dict[str, Any] | None = N
     return spec.build(device=c.device, dtype=c.dtype, seed=ctx.spec.seed)
 
 
+def training_ids(session: Any, ctx: CampaignContext, index: int) -> list[int]:
+    """The calculations generation ``index`` trains on: the training split, plus retired held-out labels.
+
+    Generation ``g``'s verdict reads the held-out labels of generations ``g - W + 1 … g`` and its
+    threshold calibration those of ``g - W … g - 1`` (``W = validation.window_generations``).
+    Held-out labels older than that (``≤ g - W - 1``) are read by neither, so with
+    ``validation.retire_to_training`` they train the model: every oracle call ends up teaching it,
+    and no model is ever scored on a frame it trained on.
+    """
+    ids = campaign_calculation_ids(session, ctx.campaign_id, split="train")
+    if not ctx.spec.validation.retire_to_training:
+        return ids
+    retired = campaign_calculation_ids(
+        session, ctx.campaign_id, split="validation", until_index=index - ctx.spec.validation.window_generations - 1
+    )
+    return sorted(set(ids) | set(retired))
+
+
 def train_step(db: Database, campaign_id: int, generation_id: int) -> int | None:
     """Fit the generation's model on every training label so far; return the model id.
 
@@ -234,7 +252,7 @@ def train_step(db: Database, campaign_id: int, generation_id: int) -> int | None
         if existing is not None:
             return existing
         index = _generation(session, generation_id).index
-        ids = campaign_calculation_ids(session, campaign_id, split="train")
+        ids = training_ids(session, ctx, index)
         frames = labelled_frames(session, ids)
         previous = store.latest_model(session, campaign_id, before_index=index)
         errors = session.scalars(
@@ -630,7 +648,6 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
     The held-out error (``force_mae_eV_per_A``, the one the verdict uses) is scored on the held-out
     labels of the last ``validation.window_generations`` generations: frames drawn uniformly in
     time from the walkers' recent trajectories, which the model never trained on.
-    ``force_mae_all_eV_per_A`` scores every held-out label of the campaign.
     """
     ctx = load_context(db, campaign_id)
     with db.session(readonly=True) as session:
@@ -643,7 +660,7 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
         runs = list(session.scalars(select(MDRun).where(MDRun.generation_id == generation_id)))
         generation_calcs = store.generation_calculations(session, generation_id, ctx.level)
         counts = store.calculation_counts(session, list(generation_calcs.values()))
-        frames = labelled_frames(session, validation_ids) if validation_ids and model_id is not None else []
+        frames = labelled_frames(session, recent_ids) if recent_ids and model_id is not None else []
     plan = settings.get("plan") or {}
     metrics: dict[str, Any] = {
         "labels_total": len(train_ids) + len(validation_ids),
@@ -666,11 +683,7 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
         from alforge.models import evaluate  # the model stack is imported only once there is a model
 
         model = load_model_record(db, model_id)  # type: ignore[arg-type]
-        recent = set(recent_ids)
-        scored = _jsonable(evaluate(model, [f for f in frames if f.info["calculation_id"] in recent]))
-        metrics.update(scored if recent else {})
-        overall = _jsonable(evaluate(model, frames))
-        metrics["force_mae_all_eV_per_A"] = overall.get("force_mae_eV_per_A")
+        metrics.update(_jsonable(evaluate(model, frames)))
     return metrics
 
 

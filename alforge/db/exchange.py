@@ -40,12 +40,17 @@ def export_extxyz(db: Database, calculation_ids: Sequence[int], path: str | Path
 
 
 def campaign_calculation_ids(
-    session: Session, campaign_id: int, split: str | None = "train", *, since_index: int | None = None
+    session: Session,
+    campaign_id: int,
+    split: str | None = "train",
+    *,
+    since_index: int | None = None,
+    until_index: int | None = None,
 ) -> list[int]:
-    """Ids of the ``ok`` calculations of a campaign (its training set by default), oldest first.
+    """Ids of the ``ok`` calculations of a campaign (its training split by default), oldest first.
 
     ``split=None`` returns every labelled split (``train`` and ``validation``); ``since_index``
-    keeps only those selected in generations of that index or later.
+    and ``until_index`` keep only those selected in generations of those indices (inclusive).
     """
     campaign = session.get(Campaign, campaign_id)
     if campaign is None or campaign.level_hash is None:
@@ -67,6 +72,8 @@ def campaign_calculation_ids(
         query = query.where(Candidate.split == split)
     if since_index is not None:
         query = query.where(Generation.index >= since_index)
+    if until_index is not None:
+        query = query.where(Generation.index <= until_index)
     return list(session.scalars(query))
 
 
