@@ -155,6 +155,21 @@ class OracleCalculator(Calculator):
         self.results = {"energy": result.energy_eV, "forces": result.forces_eV_per_A}
 
 
+def oracle_langevin(name: str, oracle: Any, timestep_fs: float, seed: int) -> tuple[Atoms, Langevin]:
+    """ASE molecule ``name`` on the oracle, thermalised at 500 K, and its Langevin integrator (COM fixed)."""
+    atoms = molecule(name)
+    atoms.calc = OracleCalculator(oracle)
+    rng = np.random.default_rng(seed)
+    thermalize_momenta(atoms, TEMPERATURE_K, rng=rng)
+    Stationary(atoms)
+    ZeroRotation(atoms)
+    atoms.set_constraint(FixCom())
+    dyn = Langevin(
+        atoms, timestep_fs * units.fs, temperature_K=TEMPERATURE_K, friction=0.02 / units.fs, fixcm=False, rng=rng,
+    )
+    return atoms, dyn
+
+
 def reference_trajectory(system: System) -> tuple[list[Atoms], dict[str, Any]]:
     """Labelled frames of PySCF Langevin MD at 500 K (cached), and the run's metadata."""
     from alforge.data import labelled, read_labelled, write_labelled
@@ -169,17 +184,7 @@ def reference_trajectory(system: System) -> tuple[list[Atoms], dict[str, Any]]:
     CACHE.mkdir(parents=True, exist_ok=True)
     oracle = PySCFOracle(method=system.method, basis=system.basis, wall_time_s=300)
     oracle.warm_up(1)
-    atoms = molecule(system.molecule)
-    atoms.calc = OracleCalculator(oracle)
-    rng = np.random.default_rng(7)
-    thermalize_momenta(atoms, TEMPERATURE_K, rng=rng)
-    Stationary(atoms)
-    ZeroRotation(atoms)
-    atoms.set_constraint(FixCom())
-    dyn = Langevin(
-        atoms, system.timestep_fs * units.fs, temperature_K=TEMPERATURE_K, friction=0.02 / units.fs,
-        fixcm=False, rng=rng,
-    )
+    atoms, dyn = oracle_langevin(system.molecule, oracle, system.timestep_fs, seed=7)
     print(f"generating the {system.key} reference trajectory ({system.level}, {TEMPERATURE_K:.0f} K) ...", flush=True)
     began = time.perf_counter()
     dyn.run(system.equilibration)

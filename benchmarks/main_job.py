@@ -29,21 +29,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from ase import Atoms, units
-from ase.build import molecule
-from ase.constraints import FixCom
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
+from ase import Atoms
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _table import finish, print_table
-from active_vs_random import OracleCalculator
+from active_vs_random import TEMPERATURE_K, oracle_langevin
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE.parent / "examples" / "water.toml"
 CACHE = HERE / ".cache"
-TEMPERATURE_K = 500.0
 HONESTY_RANGE = (0.67, 1.5)
 WALL_TARGET_S = 180.0
 
@@ -59,15 +53,7 @@ def reference_trajectory(spec, n_frames: int) -> list[Atoms]:  # type: ignore[no
         frames = read_labelled(path)
         if len(frames) >= n_frames:
             return frames[:n_frames]
-    oracle = build_oracle(spec)
-    atoms = molecule("H2O")
-    atoms.calc = OracleCalculator(oracle)
-    rng = np.random.default_rng(11)
-    thermalize_momenta(atoms, TEMPERATURE_K, rng=rng)
-    Stationary(atoms)
-    ZeroRotation(atoms)
-    atoms.set_constraint(FixCom())
-    dyn = Langevin(atoms, 0.5 * units.fs, temperature_K=TEMPERATURE_K, friction=0.02 / units.fs, fixcm=False, rng=rng)
+    atoms, dyn = oracle_langevin("H2O", build_oracle(spec), 0.5, seed=11)
     print(f"generating the water reference trajectory ({spec.oracle.method}/{spec.oracle.basis}, 500 K) ...",
           flush=True)
     began = time.perf_counter()
