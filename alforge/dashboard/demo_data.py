@@ -264,6 +264,8 @@ def add_demo_generation(
                 "walker": w,
                 "temperature_K": 300.0 + 100.0 * (w % 3),
                 "steps_done": 10 * values.size,
+                "steps_budget": 10 * shape.checks_per_walker,
+                "timestep_fs": 0.5,
                 "stop_reason": reason,
                 "max_uncertainty": float(values.max()),
                 "wall_time_s": 0.02 * values.size,

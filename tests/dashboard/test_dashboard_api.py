@@ -109,6 +109,10 @@ def test_walker_stop_reasons_are_counted_per_generation(client: TestClient, demo
         counts = {reason: series[i] for reason, series in body["reasons"].items() if series[i]}
         assert counts == dict(generation["stops"])
         assert body["walkers"][i] == sum(generation["stops"].values())
+    simulated = [g["simulated_ps"] for g in expected(demo_db, CONVERGED)["generations"] if g["stops"]]
+    assert all(ps > 0 for ps in simulated)
+    assert body["simulated_ps"] == pytest.approx(simulated)
+    assert body["simulated_ps_total"] == pytest.approx(np.cumsum(simulated))
 
 
 def test_timings_split_each_generation(client: TestClient, demo_db: Database) -> None:
