@@ -279,7 +279,10 @@ def campaign_spec(system: System, method: str, hyper: dict[str, float], target: 
         "seed": 0,
         "system": {"molecule": system.molecule, "seed_structures": 4, "rattle_A": 0.05},
         "oracle": {"name": "pyscf", "method": system.method, "basis": system.basis, "wall_time_s": 300},
-        "model": {"kind": "gp", "kernel": "matern52", "hyperparameters": hyper},
+        "model": {"kind": "gp", "kernel": "matern52", "hyperparameters": {
+            "lengthscale_per_A": hyper["lengthscale"], "signal_variance_eV2": hyper["signal_variance_eV2"],
+            "energy_noise_eV": hyper["energy_noise_eV"], "force_noise_eV_per_A": hyper["force_noise_eV_per_A"],
+        }},
         "exploration": {
             "walkers": system.walkers, "temperatures_K": [TEMPERATURE_K], "timestep_fs": system.timestep_fs,
             "steps": system.steps, "thermostat": "langevin",
