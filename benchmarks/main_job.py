@@ -89,7 +89,8 @@ def main() -> None:
         result = Campaign(spec, database_url=url).run()
         wall_s = time.perf_counter() - began
         campaign = Campaign.load(spec.name, database_url=url)
-        last = campaign.generations[-1]["metrics"]
+        generations = campaign.generations
+        last = generations[-1]["metrics"]
         model = campaign.model()
         independent = float(evaluate(model, reference)["force_mae_eV_per_A"])
     claimed = last.get("force_mae_eV_per_A")
@@ -101,7 +102,7 @@ def main() -> None:
         ["quantity", "value"],
         [
             ("verdict", f"{result['state']}: {result.get('reason', '')}"),
-            ("labels (all oracle calls) / generations", f"{last.get('labels_total')} / {len(campaign.generations)}"),
+            ("labels (all oracle calls) / generations", f"{last.get('labels_total')} / {len(generations)}"),
             ("simulated MD time (ps)", f"{last.get('simulated_ps_total', 0.0):.2f}"),
             ("final held-out force MAE, claimed (eV/Å)", "-" if claimed is None else f"{claimed:.4f}"),
             ("same model on the independent trajectory (eV/Å)", f"{independent:.4f}"),
