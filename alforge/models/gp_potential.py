@@ -408,6 +408,9 @@ class GPPotential(Potential):
 
     def _calibrate_by_blocks(self, solution: GPSolution, held: np.ndarray, n_outputs: int) -> str:
         """:meth:`_calibrate` from the block of ``K⁻¹`` of the held-out structures' outputs."""
+        if self.noise is None:
+            msg = "the GP has no noise module; fit it first"
+            raise ModelError(msg)
         rows = torch.as_tensor((held[:, None] * n_outputs + np.arange(n_outputs)).reshape(-1), device=self.device)
         factor = solution.factor[rows]
         block = factor @ factor.mT
