@@ -10,9 +10,11 @@ while the kernel matrix fits in memory and sparse (inducing structures) beyond
 :class:`~alforge.models.gdml_posterior.GDMLPosterior`.
 
 The posterior standard deviations are multiplied by a calibration factor ``α`` fitted on held-out
-structures, as the committee's is on its out-of-bag ones: a GP with the same hyperparameters is
-solved on the other training structures, and ``α² = mean(error²) / mean(σ²)`` over the held-out
-force components. Marginal-likelihood GPs of smooth molecular surfaces tend to put nearly all
+structures, as the committee's is on its out-of-bag ones: the posterior of the held-out structures
+given the other training structures (same hyperparameters), and ``α² = mean(error²) / mean(σ²)``
+over the held-out force components. With an exact variance factor that posterior comes from the
+held-out block of ``K⁻¹`` (no second solve); with a low-rank one a GP is solved again without them,
+so that ``α`` calibrates the variance the model reports. Marginal-likelihood GPs of smooth molecular surfaces tend to put nearly all
 errors within 1σ (ethanol, 200 structures: 99.9 %), which makes an uncertainty threshold tied to a
 target error trip far too early.
 
