@@ -14,9 +14,9 @@ structures, as the committee's is on its out-of-bag ones: the posterior of the h
 given the other training structures (same hyperparameters), and ``α² = mean(error²) / mean(σ²)``
 over the held-out force components. With an exact variance factor that posterior comes from the
 held-out block of ``K⁻¹`` (no second solve); with a low-rank one a GP is solved again without them,
-so that ``α`` calibrates the variance the model reports. Marginal-likelihood GPs of smooth molecular surfaces tend to put nearly all
-errors within 1σ (ethanol, 200 structures: 99.9 %), which makes an uncertainty threshold tied to a
-target error trip far too early.
+so that ``α`` calibrates the variance the model reports. Marginal-likelihood GPs of smooth
+molecular surfaces tend to put nearly all errors within 1σ (ethanol, 200 structures: 99.9 %),
+which makes an uncertainty threshold tied to a target error trip far too early.
 
 Example
 -------
