@@ -90,7 +90,7 @@ def fit(
         str | None, typer.Option(help="Model kind: gp, committee or local (default gp, or --model's).")
     ] = None,
     model: Annotated[
-        Path | None, typer.Option("--model", help="TOML file with a [model] section, as in a campaign spec.")
+        Path | None, typer.Option("--model", help="TOML file with a \\[model] section, as in a campaign spec.")
     ] = None,
     settings: Annotated[
         list[str] | None,

@@ -10,11 +10,13 @@ while the kernel matrix fits in memory and sparse (inducing structures) beyond
 :class:`~alforge.models.gdml_posterior.GDMLPosterior`.
 
 The posterior standard deviations are multiplied by a calibration factor ``α`` fitted on held-out
-structures, as the committee's is on its out-of-bag ones: a GP with the same hyperparameters is
-solved on the other training structures, and ``α² = mean(error²) / mean(σ²)`` over the held-out
-force components. Marginal-likelihood GPs of smooth molecular surfaces tend to put nearly all
-errors within 1σ (ethanol, 200 structures: 99.9 %), which makes an uncertainty threshold tied to a
-target error trip far too early.
+structures, as the committee's is on its out-of-bag ones: the posterior of the held-out structures
+given the other training structures (same hyperparameters), and ``α² = mean(error²) / mean(σ²)``
+over the held-out force components. With an exact variance factor that posterior comes from the
+held-out block of ``K⁻¹`` (no second solve); with a low-rank one a GP is solved again without them,
+so that ``α`` calibrates the variance the model reports. Marginal-likelihood GPs of smooth
+molecular surfaces tend to put nearly all errors within 1σ (ethanol, 200 structures: 99.9 %),
+which makes an uncertainty threshold tied to a target error trip far too early.
 
 Example
 -------
@@ -408,6 +410,9 @@ class GPPotential(Potential):
 
     def _calibrate_by_blocks(self, solution: GPSolution, held: np.ndarray, n_outputs: int) -> str:
         """:meth:`_calibrate` from the block of ``K⁻¹`` of the held-out structures' outputs."""
+        if self.noise is None:
+            msg = "the GP has no noise module; fit it first"
+            raise ModelError(msg)
         rows = torch.as_tensor((held[:, None] * n_outputs + np.arange(n_outputs)).reshape(-1), device=self.device)
         factor = solution.factor[rows]
         block = factor @ factor.mT
