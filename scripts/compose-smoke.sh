@@ -155,7 +155,7 @@ run=$(submit water 0)
 check_finished water
 timed "campaign water" $(($(now) - t))
 say "water: $(summary water)"
-campaign water | json '"\n".join("  generation {index}: {state}, {labels} labels, force MAE {force_mae_eV_per_A}".format(**g) for g in d["generations"])' || true
+campaign water | json '"\n".join("  generation {}: {}, {} labels, {}".format(g["index"], g["state"], g["labels"], g["decision"]) for g in d["generation_rows"])'
 curl -fsS "$dashboard/api/campaigns/water/learning-curve" > /dev/null || fail "GET .../water/learning-curve"
 
 # The restart: a second campaign, the worker restarted once its first generation is done.
