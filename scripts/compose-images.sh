@@ -7,25 +7,32 @@
 #                                  wheelhouse (build/wheelhouse) so the build needs no index
 # and prints the two variables that point docker-compose.yml at them; nothing else differs:
 #   eval "$(scripts/compose-images.sh)"; docker compose up -d
+# With --postgres, only the first and the third (for scripts/compose-smoke.sh --ci).
 # Torch in the wheelhouse comes from pip's configured indexes, or TORCH_INDEX when set
 # (e.g. https://download.pytorch.org/whl/cpu): install it pinned, never via a loose requirement.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+only_postgres=false
+case "${1:-}" in
+  --postgres) only_postgres=true ;;
+  "") ;;
+  *) echo "usage: scripts/compose-images.sh [--postgres]" >&2; exit 2 ;;
+esac
 source scripts/compose-docker.sh
 log() { echo "compose-images: $*" >&2; }
 nice=(nice -n "${ALFORGE_NICE:-10}")
 mkdir -p build/compose-logs
 # build TAG CONTEXT [docker build options]: the full output goes to build/compose-logs/.
 build() {
-  local tag=$1 context=$2 logfile
+  local tag=$1 context=$2 logfile start=$SECONDS
   shift 2
   logfile=build/compose-logs/$(echo "$tag" | tr '/:' '__').log
-  log "building $tag (log: $logfile)"
   if ! "${nice[@]}" docker build --force-rm -t "$tag" "$@" "$context" > "$logfile" 2>&1; then
     tail -n 30 "$logfile" >&2
     echo "compose-images: building $tag failed; see $logfile" >&2
     exit 1
   fi
+  log "built $tag in $((SECONDS - start)) s (log: $logfile)"
 }
 
 debian=alforge-local/debian:bookworm
@@ -34,20 +41,13 @@ postgres_image=alforge-local/postgres:15
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 if ! docker image inspect "$debian" > /dev/null 2>&1; then
-  log "debootstrap bookworm from $mirror"
+  start=$SECONDS
   rootfs=$(mktemp -d /tmp/alforge-rootfs.XXXXXX)
   $compose_sudo "${nice[@]}" debootstrap --variant=minbase bookworm "$rootfs" "$mirror" > /dev/null
   $compose_sudo tar -C "$rootfs" -c . | docker import - "$debian" > /dev/null
   $compose_sudo rm -rf "$rootfs"
+  log "imported $debian (debootstrap bookworm from $mirror) in $((SECONDS - start)) s"
 fi
-
-build "$python_image" - <<DOCKERFILE
-FROM $debian
-RUN apt-get update \\
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \\
-    && rm -rf /var/lib/apt/lists/* && ln -s /usr/bin/python3 /usr/local/bin/python
-CMD ["python3"]
-DOCKERFILE
 
 build "$postgres_image" scripts -f - <<DOCKERFILE
 FROM $debian
@@ -63,12 +63,25 @@ EXPOSE 5432
 CMD ["postgres"]
 DOCKERFILE
 
+if $only_postgres; then
+  echo "export ALFORGE_POSTGRES_IMAGE=$postgres_image"
+  exit 0
+fi
+
+build "$python_image" - <<DOCKERFILE
+FROM $debian
+RUN apt-get update \\
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \\
+    && rm -rf /var/lib/apt/lists/* && ln -s /usr/bin/python3 /usr/local/bin/python
+CMD ["python3"]
+DOCKERFILE
+
 wheelhouse=build/wheelhouse
 if [ ! -f "$wheelhouse/.complete" ] || [ pyproject.toml -nt "$wheelhouse/.complete" ]; then
   host_python=${PYTHON:-python3}
   "$host_python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || {
     echo "compose-images: the wheelhouse needs a host Python 3.11 (the images' Python); set PYTHON" >&2; exit 1; }
-  log "building the wheelhouse in $wheelhouse"
+  start=$SECONDS
   rm -rf "$wheelhouse" && mkdir -p "$wheelhouse"
   torch_index=()
   [ -z "${TORCH_INDEX:-}" ] || torch_index=(--index-url "$TORCH_INDEX")
@@ -79,6 +92,7 @@ if [ ! -f "$wheelhouse/.complete" ] || [ pyproject.toml -nt "$wheelhouse/.comple
     --find-links "$wheelhouse" 2> >(grep -v "^WARNING: Location" >&2)
   rm -f "$wheelhouse"/alforge-*.whl
   touch "$wheelhouse/.complete"
+  log "built the wheelhouse $wheelhouse in $((SECONDS - start)) s"
 fi
 
 build alforge:latest . --build-arg "BASE_IMAGE=$python_image"
