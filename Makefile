@@ -10,10 +10,12 @@ run:
 	@scripts/setup.sh run
 	$(VENV)/alforge run examples/water.toml
 
+# ALFORGE_COMPOSE_SMOKE=ci (the default here) adds the short compose smoke test, which installs and
+# starts Docker if missing (docs/service.md); ALFORGE_COMPOSE_SMOKE= skips it.
 test:
 	@scripts/setup.sh test
 	$(VENV)/ruff check alforge tests benchmarks
-	$(VENV)/python -m pytest
+	ALFORGE_COMPOSE_SMOKE=$${ALFORGE_COMPOSE_SMOKE-ci} $(VENV)/python -m pytest
 
 bench:
 	@scripts/setup.sh test

@@ -5,8 +5,8 @@ that alforge, Prefect or the postgres image read, has a health check, and the UR
 the services together point at the right service, port, database and driver.
 
 The stack itself is started by ``scripts/compose-smoke.sh``; ``test_compose_smoke`` runs it
-only where asked to (``ALFORGE_COMPOSE_SMOKE=1`` for the whole test, ``short`` or ``ci``)
-and a Docker engine answers, since building the images takes minutes.
+only where asked to (``ALFORGE_COMPOSE_SMOKE=1`` for the whole test, ``short`` or ``ci``; ``make test``
+asks for ``ci``); the script installs Docker from Debian and starts it where none answers.
 """
 
 from __future__ import annotations
@@ -221,13 +221,6 @@ def test_dockerfile_installs_pinned_cpu_torch_before_alforge() -> None:
     assert {".venv", ".git"} <= set(ignored)
 
 
-def docker_engine() -> bool:
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=30, check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 SMOKE = os.environ.get("ALFORGE_COMPOSE_SMOKE", "")
 
 
@@ -235,8 +228,7 @@ SMOKE = os.environ.get("ALFORGE_COMPOSE_SMOKE", "")
 @pytest.mark.timeout(3600)
 @pytest.mark.skipif(SMOKE not in {"1", "short", "ci"}, reason="ALFORGE_COMPOSE_SMOKE=1 (or short, ci) starts the stack")
 def test_compose_smoke() -> None:
-    if not docker_engine():
-        pytest.skip("no Docker engine answers `docker info`")
+    # No skip without an engine: the script installs Docker from Debian and starts dockerd itself.
     args = [] if SMOKE == "1" else [f"--{SMOKE}"]
     result = subprocess.run(["bash", str(ROOT / "scripts" / "compose-smoke.sh"), *args],
                             capture_output=True, text=True, timeout=3500, check=False)
