@@ -168,12 +168,13 @@ class ValidationSpec(_Section):
 
     labels_per_generation: int = Field(default=2, ge=0, le=1000)
     window_generations: int = Field(
-        default=2, ge=1, le=1000, description="the held-out error is scored on the labels of the last N generations"
+        default=1, ge=1, le=1000,
+        description="the held-out error is scored on the labels of the last N generations (1: the model's own MD)",
     )
     retire_to_training: bool = Field(
         default=True,
-        description="held-out labels join the training set once no verdict or calibration reads them any more "
-        "(window_generations + 1 generations later), so that no oracle call is spent on validation alone",
+        description="held-out labels join the training set once no verdict reads them any more "
+        "(window_generations generations later), so that no oracle call is spent on validation alone",
     )
 
 

@@ -47,6 +47,7 @@ __all__ = [
 
 log = logging.getLogger("alforge")
 
+KAPPA_GENERATIONS = 3  # generations whose held-out frames calibrate the threshold
 _ORACLES: dict[str, Any] = {}
 _MODELS: dict[str, Any] = {}  # fitted models by artifact checksum (ids repeat across databases)
 _CACHE_LOCK = threading.Lock()
@@ -225,17 +226,17 @@ def build_model(ctx: CampaignContext, hyperparameters: dict[str, Any] | None = N
 def training_ids(session: Any, ctx: CampaignContext, index: int) -> list[int]:
     """The calculations generation ``index`` trains on: the training split, plus retired held-out labels.
 
-    Generation ``g``'s verdict reads the held-out labels of generations ``g - W + 1 … g`` and its
-    threshold calibration those of ``g - W … g - 1`` (``W = validation.window_generations``).
-    Held-out labels older than that (``≤ g - W - 1``) are read by neither, so with
-    ``validation.retire_to_training`` they train the model: every oracle call ends up teaching it,
-    and no model is ever scored on a frame it trained on.
+    Generation ``g``'s verdict reads the held-out labels of generations ``g - W + 1 … g``
+    (``W = validation.window_generations``); the threshold calibration reads numbers stored by
+    earlier verdicts, not labels. Held-out labels of generations ``≤ g - W`` are read by no
+    verdict of ``g`` or later, so with ``validation.retire_to_training`` they train the model:
+    every oracle call ends up teaching it, and no model is scored on a frame it trained on.
     """
     ids = campaign_calculation_ids(session, ctx.campaign_id, split="train")
     if not ctx.spec.validation.retire_to_training:
         return ids
     retired = campaign_calculation_ids(
-        session, ctx.campaign_id, split="validation", until_index=index - ctx.spec.validation.window_generations - 1
+        session, ctx.campaign_id, split="validation", until_index=index - ctx.spec.validation.window_generations
     )
     return sorted(set(ids) | set(retired))
 
@@ -355,9 +356,11 @@ def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int)
     The threshold on the largest per-atom force std comes, in order of precedence, from
     ``selection.threshold_eV_per_A`` (absolute), ``selection.threshold_relative`` (× the fitted
     force noise) or the user's target force MAE: ``τ = target / κ``, with ``κ`` (expected force
-    MAE per unit of largest per-atom std) fitted on the held-out labels of the last
-    ``validation.window_generations`` generations with this generation's model
-    (:mod:`alforge.verdict`). The plan is stored in the generation's settings; a rerun reads it.
+    MAE per unit of largest per-atom std, :mod:`alforge.verdict`) fitted on the last
+    ``KAPPA_GENERATIONS`` generations' held-out frames, each as scored by its own generation's
+    model on frames from that model's own MD. (Scoring them with this generation's model instead
+    would read frames next in time to ones it trained on, and flatter it.) The plan is stored in
+    the generation's settings; a rerun reads it.
     """
     from alforge.verdict import KAPPA_PRIOR, calibrate_kappa, threshold_eV_per_A
 
@@ -366,14 +369,19 @@ def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int)
         generation = _generation(session, generation_id)
         if "plan" in (generation.settings or {}):
             return dict(generation.settings["plan"])
-        index = generation.index
-        ids = campaign_calculation_ids(
-            session, campaign_id, split="validation", since_index=index - ctx.spec.validation.window_generations
-        )
-        frames = labelled_frames(session, ids) if ids else []
-    model = load_model_record(db, model_id)
-    errors, stds = _held_out_errors(model, frames)
+        earlier = session.scalars(
+            select(Generation.metrics)
+            .where(
+                Generation.campaign_id == campaign_id,
+                Generation.state == "complete",
+                Generation.index < generation.index,
+                Generation.index >= generation.index - KAPPA_GENERATIONS,
+            )
+        ).all()
+    pairs = [pair for metrics in earlier for pair in (metrics or {}).get("held_out_own", [])]
+    errors, stds = [e for e, _ in pairs], [m for _, m in pairs]
     kappa = calibrate_kappa(errors, stds)
+    model = load_model_record(db, model_id)
     s, target = ctx.spec.selection, ctx.spec.stopping.target_force_mae_eV_per_A
     if s.threshold_eV_per_A is not None:
         threshold, source = s.threshold_eV_per_A, "selection.threshold_eV_per_A"
@@ -646,8 +654,11 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
     """Held-out errors of the generation's model, the confidence of its MD over the budget, label counts.
 
     The held-out error (``force_mae_eV_per_A``, the one the verdict uses) is scored on the held-out
-    labels of the last ``validation.window_generations`` generations: frames drawn uniformly in
-    time from the walkers' recent trajectories, which the model never trained on.
+    labels of the last ``validation.window_generations`` generations (default: this one): frames
+    drawn uniformly in time from the walkers' trajectories on this very model, which never trained
+    on them nor on frames of the same trajectories. ``held_out_own`` keeps, for each held-out
+    frame of this generation, its observed force MAE and largest per-atom force std under this
+    model: the threshold calibration of later generations reads them.
     """
     ctx = load_context(db, campaign_id)
     with db.session(readonly=True) as session:
@@ -656,6 +667,7 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
         window_start = index - ctx.spec.validation.window_generations + 1
         validation_ids = campaign_calculation_ids(session, campaign_id, split="validation")
         recent_ids = campaign_calculation_ids(session, campaign_id, split="validation", since_index=window_start)
+        own_ids = set(campaign_calculation_ids(session, campaign_id, split="validation", since_index=index))
         train_ids = campaign_calculation_ids(session, campaign_id, split="train")
         runs = list(session.scalars(select(MDRun).where(MDRun.generation_id == generation_id)))
         generation_calcs = store.generation_calculations(session, generation_id, ctx.level)
@@ -684,6 +696,8 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
 
         model = load_model_record(db, model_id)  # type: ignore[arg-type]
         metrics.update(_jsonable(evaluate(model, frames)))
+        errors, stds = _held_out_errors(model, [f for f in frames if f.info["calculation_id"] in own_ids])
+        metrics["held_out_own"] = [[float(e), float(m)] for e, m in zip(errors, stds, strict=True)]
     return metrics
 
 

@@ -13,10 +13,11 @@ of atom ``i``'s component stds). For a calibrated Gaussian posterior a force com
 
 - before any held-out label exists ``κ = κ₀ = √(2/π) ≈ 0.80``, the bound for a frame whose atoms
   are all as uncertain as its worst one (conservative: the threshold is as low as it can be);
-- once held-out labels exist, ``κ`` is fitted on them with the current model (frames it never
-  trained on): ``κ = (Σ_f e_f + n₀ κ₀ m̄) / (Σ_f m_f + n₀ m̄)``, the ratio of observed per-frame
-  force MAE ``e_f`` to ``m_f``, shrunk towards ``κ₀`` by ``n₀ = 2`` pseudo-frames at the mean
-  std ``m̄`` (few frames move it little, many decide it).
+- once held-out labels exist, ``κ`` is fitted on them, each frame scored by the model whose MD
+  produced it (which never trained on it nor on its trajectory):
+  ``κ = (Σ_f e_f + n₀ κ₀ m̄) / (Σ_f m_f + n₀ m̄)``, the ratio of observed per-frame force MAE
+  ``e_f`` to ``m_f``, shrunk towards ``κ₀`` by ``n₀ = 2`` pseudo-frames at the mean std ``m̄``
+  (few frames move it little, many decide it).
 
 A frame is *uncertain* when its expected error exceeds the target, ``κ·m > target``, i.e. when
 ``m > τ = target / κ``. Frames with ``m ≥ upper_factor·τ`` lie beyond the trust window: the model

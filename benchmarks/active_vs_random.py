@@ -19,9 +19,9 @@ For ethanol and water at one cheap level of theory (PySCF HF/STO-3G) this script
    equilibrium structure as the one start structure, 8 walkers × 300 MD steps at 500 K that
    continue across generations, same level of theory, the benchmark's target error as
    ``stopping.target_force_mae_eV_per_A`` (the uncertainty threshold is derived from it, not
-   given), 4 held-out labels per generation, label budget 160. Every oracle call counts as a
-   label: seed structures, training and held-out. Every generation's model is scored on the
-   test set;
+   given), 4 held-out labels per generation (each generation judged on its own), label budget
+   160. Every oracle call counts as a label: seed structures, training and held-out. Every
+   generation's model is scored on the test set;
 
 and prints the force MAE on the test set against the number of labels for each arm and the labels
 each needs to reach the target error, interpolated log-log between measured points. A PNG plot
@@ -288,7 +288,7 @@ def campaign_spec(system: System, method: str, hyper: dict[str, float], target: 
             "steps": system.steps, "thermostat": "langevin",
         },
         "selection": {"method": method, "max_labels": system.labels_per_generation, "diversity": "fps"},
-        "validation": {"labels_per_generation": system.held_out_per_generation, "window_generations": 2},
+        "validation": {"labels_per_generation": system.held_out_per_generation},
         "stopping": {
             "max_labels": system.budget, "max_generations": 4 * system.budget // system.labels_per_generation + 4,
             "target_force_mae_eV_per_A": target, "confident_fraction": 0.95,

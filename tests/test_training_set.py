@@ -40,17 +40,17 @@ def five_generations(db: Database, spec: CampaignSpec) -> tuple[int, dict[int, t
 
 
 @pytest.mark.parametrize("window", [1, 2, 3])
-def test_held_out_labels_train_only_once_no_verdict_or_calibration_reads_them(db: Database, window: int) -> None:
+def test_held_out_labels_train_only_once_no_verdict_reads_them(db: Database, window: int) -> None:
     spec = CampaignSpec.from_dict(water_spec("retire", validation={"window_generations": window}))
     campaign_id, ids = five_generations(db, spec)
     ctx = CampaignContext(campaign_id, spec.name, spec, LEVEL)
     with db.session(readonly=True) as session:
         trained = set(training_ids(session, ctx, 4))
     assert {train for train, _ in ids.values()} <= trained
-    # generation 4's verdict reads held-out labels of 4 - window + 1 … 4, its calibration 4 - window … 3
-    retired = {held_out for index, (_, held_out) in ids.items() if index <= 4 - window - 1}
+    # generation 4's verdict reads held-out labels of 4 - window + 1 … 4
+    retired = {held_out for index, (_, held_out) in ids.items() if index <= 4 - window}
     assert trained - {train for train, _ in ids.values()} == retired
-    assert len(retired) == 4 - window
+    assert len(retired) == 5 - window
 
 
 def test_without_retirement_held_out_labels_never_train(db: Database) -> None:
