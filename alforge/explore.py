@@ -53,7 +53,7 @@ from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from ase.md.md import MolecularDynamics
 from ase.md.nvtberendsen import NVTBerendsen
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
 __all__ = ["ExploredFrame", "Walker", "WalkerResult", "WalkerSettings", "min_distance_A"]
@@ -189,9 +189,15 @@ class Walker:
         return float(np.max(forces_std))
 
     def _thermalise(self, atoms: Atoms, rng: np.random.Generator) -> None:
+        """Maxwell–Boltzmann velocities at the walker's temperature, without centre-of-mass motion.
+
+        kT/2 per degree of freedom the fixed centre of mass leaves. ASE's ``Stationary`` and
+        ``ZeroRotation`` by default rescale to keep the temperature of all 3N: after removing
+        translation and rotation that put a water molecule's whole 9-dof kinetic energy into its 3
+        vibrations, three times too hot, after every start and rewind.
+        """
         MaxwellBoltzmannDistribution(atoms, temperature_K=self.settings.temperature_K, rng=rng)
-        Stationary(atoms)
-        ZeroRotation(atoms)
+        Stationary(atoms, preserve_temperature=False)
 
     def run(self, start: Atoms, velocities_A_per_fs: np.ndarray | None = None) -> WalkerResult:
         """Run the step budget from ``start`` (not modified).

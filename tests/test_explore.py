@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from ase.build import molecule
 from ase.calculators.emt import EMT
 
@@ -115,3 +116,24 @@ def test_guard_ends_the_walker_and_unspent_steps_are_not_confident() -> None:
     assert result.confident_steps == result.steps_done - 1  # every step but the guarded one
     assert result.confident_fraction == result.confident_steps / 50
     assert result.end_velocities_A_per_fs is None  # restart point: the last confident frame, fresh velocities
+
+
+def test_fresh_velocities_carry_the_walkers_temperature() -> None:
+    """Fresh velocities (a start, a rewind) hold kT/2 per degree of freedom the fixed centre of mass leaves.
+
+    Before, ASE's temperature-preserving ``Stationary`` and ``ZeroRotation`` put a water molecule's
+    whole 9-dof kinetic energy into its 3 vibrations after every rewind.
+    """
+    from ase import units
+
+    walker = Walker(EMTWithStd(molecule("H2O").positions), WalkerSettings(temperature_K=500, steps=1,
+                                                                           threshold_eV_per_A=1.0))
+    rng = np.random.default_rng(0)
+    energies = []
+    for _ in range(3000):
+        atoms = molecule("H2O")
+        walker._thermalise(atoms, rng)
+        np.testing.assert_allclose(atoms.get_momenta().sum(axis=0), 0.0, atol=1e-12)
+        energies.append(atoms.get_kinetic_energy())
+    dof = 3 * 3 - 3
+    assert np.mean(energies) == pytest.approx(dof / 2 * units.kB * 500, rel=0.05)
