@@ -400,12 +400,8 @@ class GPPotential(Potential):
             return "calibration skipped: this GP has no variance factor (α = 1)"
         error2 = float(((out.forces_eV_per_A.cpu().numpy() - forces_eV_per_A[held]) ** 2).mean())
         variance = float(out.forces_var_eV2_per_A2.mean())
-        if not variance > 0.0:
-            return "calibration skipped: zero predicted variance on the held-out structures (α = 1)"
-        self.calibration = float(np.clip(math.sqrt(error2 / variance), 1e-2, 1e3))
-        return (
-            f"calibration α = {self.calibration:.3g} from {n_held} held-out structures "
-            f"(a GP with the same hyperparameters on {kept.size} others)"
+        return self._set_calibration(
+            error2, variance, f"{n_held} held-out structures (a GP with the same hyperparameters on {kept.size} others)"
         )
 
     def _calibrate_by_blocks(self, solution: GPSolution, held: np.ndarray, n_outputs: int) -> str:
@@ -425,13 +421,16 @@ class GPPotential(Potential):
         forces = (torch.arange(rows.shape[0], device=self.device) % n_outputs) != 0
         error2 = float(residuals[forces].pow(2).mean())
         variance = float((covariance - noise)[forces].clamp_min(0.0).mean())
+        others = solution.centre_indices.shape[0] - held.size
+        source = f"{held.size} held-out structures (posterior given the {others} others, from blocks of K⁻¹)"
+        return self._set_calibration(error2, variance, source)
+
+    def _set_calibration(self, error2: float, variance: float, source: str) -> str:
+        """Set ``α = √(mean squared force error / mean predicted force variance)``; return the fit note."""
         if not variance > 0.0:
             return "calibration skipped: zero predicted variance on the held-out structures (α = 1)"
         self.calibration = float(np.clip(math.sqrt(error2 / variance), 1e-2, 1e3))
-        return (
-            f"calibration α = {self.calibration:.3g} from {held.size} held-out structures "
-            f"(posterior given the {solution.centre_indices.shape[0] - held.size} others, from blocks of K⁻¹)"
-        )
+        return f"calibration α = {self.calibration:.3g} from {source}"
 
     def _solve(
         self, covar: ScaleKernel, noise: GradientNoise, x: torch.Tensor, y: torch.Tensor, n_outputs: int
