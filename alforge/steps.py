@@ -341,15 +341,6 @@ def load_model_record(db: Database, model_id: int) -> Any:
     return model
 
 
-def _plan(db: Database, ctx: CampaignContext, generation_id: int, model_id: int) -> dict[str, Any]:
-    """The generation's exploration plan (stored once in its settings; see :func:`plan_step`)."""
-    with db.session(readonly=True) as session:
-        settings = dict(_generation(session, generation_id).settings or {})
-    if "plan" in settings:
-        return dict(settings["plan"])
-    return plan_step(db, ctx.campaign_id, generation_id, model_id)
-
-
 def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int) -> dict[str, Any]:
     """Resolve the generation's uncertainty threshold once, before its walkers start; return the plan.
 
@@ -381,12 +372,11 @@ def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int)
     pairs = [pair for metrics in earlier for pair in (metrics or {}).get("held_out_own", [])]
     errors, stds = [e for e, _ in pairs], [m for _, m in pairs]
     kappa = calibrate_kappa(errors, stds)
-    model = load_model_record(db, model_id)
     s, target = ctx.spec.selection, ctx.spec.stopping.target_force_mae_eV_per_A
     if s.threshold_eV_per_A is not None:
         threshold, source = s.threshold_eV_per_A, "selection.threshold_eV_per_A"
     elif s.threshold_relative is not None or target is None:
-        noise = float(getattr(model, "force_noise_eV_per_A", 0.0) or 0.0)
+        noise = float(getattr(load_model_record(db, model_id), "force_noise_eV_per_A", 0.0) or 0.0)
         factor = s.threshold_relative or 3.0
         threshold, source = max(factor * noise, 1e-3), f"selection.threshold_relative × force noise {noise:.3g} eV/Å"
     else:
@@ -477,7 +467,7 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
         index = _generation(session, generation_id).index
     ctx = load_context(db, campaign_id)
     model = load_model_record(db, model_id)
-    plan = _plan(db, ctx, generation_id, model_id)
+    plan = plan_step(db, campaign_id, generation_id, model_id)
     e = ctx.spec.exploration
     start, velocities = walker_start(db, ctx, campaign_id, index, walker)
     settings = WalkerSettings(
@@ -560,7 +550,7 @@ def select_step(db: Database, campaign_id: int, generation_id: int, model_id: in
                 train = select_random(len(candidates), k, rng, exclude=held_out)
                 reason = "random"
             else:
-                plan = (generation.settings or {}).get("plan") or _plan(db, ctx, generation_id, model_id)
+                plan = (generation.settings or {}).get("plan") or plan_step(db, campaign_id, generation_id, model_id)
                 descriptors = None
                 if ctx.spec.selection.diversity == "fps" and candidates:
                     model = load_model_record(db, model_id)
@@ -608,22 +598,14 @@ def label_step(db: Database, campaign_id: int, calculation_id: int) -> str:
     return result.status
 
 
-def _confident_steps(run: MDRun, check_interval: int) -> int:
-    """A walker's confident steps; rows older than revision 0003 hold only their checks, so count those."""
-    if run.confident_steps is not None:
-        return run.confident_steps
-    if run.uncertainties is None or run.threshold_eV_per_A is None:
-        return 0
-    return int(np.sum(run.uncertainties <= run.threshold_eV_per_A)) * check_interval
-
-
 def _md_metrics(runs: list[MDRun], ctx: CampaignContext) -> dict[str, Any]:
     """Confident and completed share of the generation's budgeted MD, stops, rewinds, simulated time."""
     from alforge.verdict import WalkerTally, md_confidence
 
     e = ctx.spec.exploration
     tallies = [
-        WalkerTally(r.steps_budget or e.steps, r.steps_done, _confident_steps(r, e.check_interval)) for r in runs
+        # rows older than revision 0003 recorded no confident steps: they count as not confident
+        WalkerTally(r.steps_budget or e.steps, r.steps_done, r.confident_steps or 0) for r in runs
     ]
     confident, completed = md_confidence(tallies, e.walkers, e.steps)
     return {
@@ -711,16 +693,7 @@ def _verdicts(db: Database, campaign_id: int) -> list[Any]:
             .where(Generation.campaign_id == campaign_id, Generation.state == "complete")
             .order_by(Generation.index)
         ).all()
-    return [_verdict_of(i, m or {}, GenerationVerdict) for i, m in rows]
-
-
-def _verdict_of(index: int, metrics: dict[str, Any], cls: Any) -> Any:
-    return cls(
-        index=index,
-        force_mae_eV_per_A=metrics.get("force_mae_eV_per_A"),
-        confident_fraction=metrics.get("confident_fraction"),
-        held_out_frames=int(metrics.get("held_out_frames") or 0),
-    )
+    return [GenerationVerdict.from_metrics(i, m or {}) for i, m in rows]
 
 
 def decide(db: Database, campaign_id: int, metrics: dict[str, Any], index: int) -> tuple[str, str]:
@@ -746,7 +719,7 @@ def decide(db: Database, campaign_id: int, metrics: dict[str, Any], index: int) 
             )
         ).all()
     history = [v for v in _verdicts(db, campaign_id) if v.index < index]
-    history.append(_verdict_of(index, metrics, GenerationVerdict))
+    history.append(GenerationVerdict.from_metrics(index, metrics))
     decision = rule(
         history, ctx.spec.stopping, labels_total=len(all_ids), tried=len(tried),
         quarantined=sum(1 for status in tried if status == "quarantined"),

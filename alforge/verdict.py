@@ -49,6 +49,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -148,6 +149,16 @@ class GenerationVerdict:
     force_mae_eV_per_A: float | None
     confident_fraction: float | None
     held_out_frames: int
+
+    @classmethod
+    def from_metrics(cls, index: int, metrics: dict[str, Any]) -> GenerationVerdict:
+        """The verdict inputs of generation ``index`` from the metrics its evaluation stored."""
+        return cls(
+            index=index,
+            force_mae_eV_per_A=metrics.get("force_mae_eV_per_A"),
+            confident_fraction=metrics.get("confident_fraction"),
+            held_out_frames=int(metrics.get("held_out_frames") or 0),
+        )
 
 
 @dataclass(frozen=True)
