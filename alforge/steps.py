@@ -638,7 +638,10 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
     The held-out error (``force_mae_eV_per_A``, the one the verdict uses) is scored on the held-out
     labels of the last ``validation.window_generations`` generations (default: this one): frames
     drawn uniformly in time from the walkers' trajectories on this very model, which never trained
-    on them nor on frames of the same trajectories. ``held_out_own`` keeps, for each held-out
+    on them nor on frames of the same trajectories. ``estimated_force_mae_eV_per_A`` extends that
+    error to every MD check of the generation through the model's std
+    (:func:`alforge.verdict.estimate_force_mae_eV_per_A`); the verdict states the larger of the two.
+    ``held_out_own`` keeps, for each held-out
     frame of this generation, its observed force MAE and largest per-atom force std under this
     model: the threshold calibration of later generations reads them.
     """
@@ -680,6 +683,11 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
         metrics.update(_jsonable(evaluate(model, frames)))
         errors, stds = _held_out_errors(model, [f for f in frames if f.info["calculation_id"] in own_ids])
         metrics["held_out_own"] = [[float(e), float(m)] for e, m in zip(errors, stds, strict=True)]
+        checks = [r.uncertainties for r in runs if r.uncertainties is not None and len(r.uncertainties)]
+        if checks:
+            from alforge.verdict import estimate_force_mae_eV_per_A
+
+            metrics["estimated_force_mae_eV_per_A"] = estimate_force_mae_eV_per_A(errors, stds, np.concatenate(checks))
     return metrics
 
 

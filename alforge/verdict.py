@@ -23,13 +23,31 @@ A frame is *uncertain* when its expected error exceeds the target, ``κ·m > tar
 ``m > τ = target / κ``. Frames with ``m ≥ upper_factor·τ`` lie beyond the trust window: the model
 is lost there and the walker rewinds (see :mod:`alforge.explore`).
 
+The error the verdict states
+----------------------------
+A handful of held-out frames cannot see a heavy tail. Measured on water (HF/STO-3G, 500 K, a GP
+on 40–160 random frames of an ab initio trajectory), 3 % of the frames carried 37–72 % of the
+force MAE, and the mean of 4 held-out frames had a median of 0.15–0.33× the true MAE: the
+campaign claimed an error it did not have. The model's std sees the tail without labels: every
+MD check of the generation records ``m``, and the per-frame error grows like ``m²`` there (log–log
+slope 2.0 over 300 frames). So the verdict states the larger of two *ratio estimates* (survey
+sampling's estimator with an auxiliary variable known for the whole population):
+
+``Ê₁ = (Σ_h e_h / Σ_h m_h)·mean_t m_t`` and ``Ê₂ = (Σ_h e_h / Σ_h m_h²)·mean_t m_t²``,
+
+``h`` over the generation's held-out frames, ``t`` over every MD check its walkers made on the same
+model. If errors are proportional to ``m`` the first is exact, if proportional to ``m²`` the
+second. On the same data the larger of the two had a median of 0.7–1.1× the true MAE with 4–16
+held-out frames (water) and 1.02–1.03× (ethanol, whose errors are not heavy-tailed).
+
 The verdict
 -----------
 - The *confident fraction* is the share of all walkers' **budgeted** MD steps spent at ``m ≤ τ``.
   Steps a walker did not run (a physical guard stopped it, or it crashed) count as not confident.
 - A generation meets the criterion when its confident fraction reaches
-  ``stopping.confident_fraction`` and its held-out force MAE (frames drawn uniformly in time from
-  the walkers' full trajectories, the model never trained on them) is at or below the target.
+  ``stopping.confident_fraction`` and both its held-out force MAE (frames drawn uniformly in time
+  from the walkers' full trajectories, the model never trained on them) and the estimate over its
+  whole MD (above) are at or below the target.
 - "Converged" needs the criterion in ``stopping.confirm_generations`` (default 2) consecutive
   generations. A campaign whose label or generation budget ends first is "stopped" and says
   what error it reached; it never reports "converged".
@@ -63,6 +81,7 @@ __all__ = [
     "calibrate_kappa",
     "criterion_met",
     "decide",
+    "estimate_force_mae_eV_per_A",
     "expected_force_mae_eV_per_A",
     "md_confidence",
     "threshold_eV_per_A",
@@ -112,6 +131,38 @@ def calibrate_kappa(
     return float((errors.sum() + prior_frames * prior * mean_std) / (stds.sum() + prior_frames * mean_std))
 
 
+def estimate_force_mae_eV_per_A(
+    frame_mae_eV_per_A: Sequence[float] | np.ndarray,
+    frame_max_std_eV_per_A: Sequence[float] | np.ndarray,
+    trajectory_max_std_eV_per_A: Sequence[float] | np.ndarray,
+) -> float | None:
+    """Force MAE (eV/Å) over a generation's whole MD: the larger of the ``m`` and ``m²`` ratio estimates.
+
+    Parameters
+    ----------
+    frame_mae_eV_per_A, frame_max_std_eV_per_A
+        Observed force MAE and largest per-atom force std of the held-out frames, shape ``(n,)``.
+    trajectory_max_std_eV_per_A
+        The largest per-atom force std at every MD check of the same model, shape ``(T,)``.
+
+    Returns ``None`` when either side has no finite, positive data.
+
+    >>> round(estimate_force_mae_eV_per_A([0.01, 0.01], [0.1, 0.1], [0.1, 0.1, 0.1, 0.4]), 4)
+    0.0475
+    """
+    errors = np.asarray(frame_mae_eV_per_A, dtype=float)
+    stds = np.asarray(frame_max_std_eV_per_A, dtype=float)
+    keep = np.isfinite(errors) & np.isfinite(stds) & (stds > 0)
+    errors, stds = errors[keep], stds[keep]
+    population = np.asarray(trajectory_max_std_eV_per_A, dtype=float)
+    population = population[np.isfinite(population)]
+    if errors.size == 0 or population.size == 0:
+        return None
+    linear = errors.sum() / stds.sum() * population.mean()
+    quadratic = errors.sum() / np.square(stds).sum() * np.square(population).mean()
+    return float(max(linear, quadratic))
+
+
 @dataclass(frozen=True)
 class WalkerTally:
     """How a walker spent its step budget in one generation."""
@@ -142,13 +193,21 @@ class GenerationVerdict:
     ``force_mae_eV_per_A`` is the held-out error of the generation's model (``None`` without
     held-out labels), ``confident_fraction`` the share of budgeted MD steps below the threshold
     (``None`` for generation 0, which runs no MD), ``held_out_frames`` how many held-out labels
-    that error rests on.
+    that error rests on, ``estimated_force_mae_eV_per_A`` the estimate over the generation's whole
+    MD (:func:`estimate_force_mae_eV_per_A`; ``None`` if it could not be made).
     """
 
     index: int
     force_mae_eV_per_A: float | None
     confident_fraction: float | None
     held_out_frames: int
+    estimated_force_mae_eV_per_A: float | None = None
+
+    @property
+    def stated_force_mae_eV_per_A(self) -> float | None:
+        """The error the verdict states: the larger of the held-out MAE and the MD-wide estimate."""
+        known = [v for v in (self.force_mae_eV_per_A, self.estimated_force_mae_eV_per_A) if v is not None]
+        return max(known) if known else None
 
     @classmethod
     def from_metrics(cls, index: int, metrics: dict[str, Any]) -> GenerationVerdict:
@@ -158,6 +217,7 @@ class GenerationVerdict:
             force_mae_eV_per_A=metrics.get("force_mae_eV_per_A"),
             confident_fraction=metrics.get("confident_fraction"),
             held_out_frames=int(metrics.get("held_out_frames") or 0),
+            estimated_force_mae_eV_per_A=metrics.get("estimated_force_mae_eV_per_A"),
         )
 
 
@@ -178,22 +238,29 @@ def criterion_met(verdict: GenerationVerdict, stopping: StoppingSpec) -> bool:
         return False
     if stopping.target_force_mae_eV_per_A is None:
         return True
+    stated = verdict.stated_force_mae_eV_per_A
     return (
         verdict.held_out_frames > 0
         and verdict.force_mae_eV_per_A is not None
-        and verdict.force_mae_eV_per_A <= stopping.target_force_mae_eV_per_A
+        and stated is not None
+        and stated <= stopping.target_force_mae_eV_per_A
     )
 
 
 def _describe(verdict: GenerationVerdict | None, stopping: StoppingSpec) -> str:
     if verdict is None:
         return "no generation scored yet"
-    error = "n/a" if verdict.force_mae_eV_per_A is None else f"{verdict.force_mae_eV_per_A:.3g} eV/Å"
+    stated = verdict.stated_force_mae_eV_per_A
+    error = "n/a" if stated is None else f"{stated:.3g} eV/Å"
     target = stopping.target_force_mae_eV_per_A
     confident = "n/a" if verdict.confident_fraction is None else f"{verdict.confident_fraction:.0%}"
     wanted = "" if target is None else f" (target {target:.3g})"
+    held_out = "n/a" if verdict.force_mae_eV_per_A is None else f"{verdict.force_mae_eV_per_A:.3g}"
+    estimate = verdict.estimated_force_mae_eV_per_A
+    over_md = "n/a" if estimate is None else f"{estimate:.3g}"
     return (
-        f"held-out force MAE {error}{wanted} on {verdict.held_out_frames} frames, "
+        f"force MAE {error}{wanted}: held-out {held_out} on {verdict.held_out_frames} frames, "
+        f"estimate over the MD {over_md}; "
         f"{confident} of budgeted MD steps confident (target {stopping.confident_fraction:.0%})"
     )
 

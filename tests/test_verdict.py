@@ -13,6 +13,7 @@ from alforge.verdict import (
     calibrate_kappa,
     criterion_met,
     decide,
+    estimate_force_mae_eV_per_A,
     expected_force_mae_eV_per_A,
     md_confidence,
     threshold_eV_per_A,
@@ -172,3 +173,54 @@ def test_quarantine_rate_stops_first() -> None:
 
 def test_empty_history_runs_on() -> None:
     assert decide([], STOP, labels_total=0).state == "running"
+
+
+# ---- the error the verdict states --------------------------------------------------------------------
+
+
+def test_estimate_is_exact_when_errors_follow_the_std_or_its_square() -> None:
+    rng = np.random.default_rng(2)
+    population = rng.lognormal(np.log(0.05), 0.6, size=5000)
+    held_out = rng.choice(population, 6, replace=False)
+    for power in (1, 2):
+        truth = float(np.mean(0.3 * population**power))
+        estimate = estimate_force_mae_eV_per_A(0.3 * held_out**power, held_out, population)
+        assert estimate == pytest.approx(truth, rel=1e-9 if power == 2 else 0.5)
+        assert estimate >= truth * (1 - 1e-9)  # the larger of the two estimates never undershoots here
+
+
+def test_estimate_sees_the_heavy_tail_that_four_held_out_frames_miss() -> None:
+    """Errors growing like m² (water's were): a few bulk frames understate, the MD-wide estimate does not."""
+    rng = np.random.default_rng(3)
+    population = np.concatenate([rng.uniform(0.004, 0.006, 970), rng.uniform(0.03, 0.1, 30)])
+    errors = 2.0 * population**2
+    truth = float(errors.mean())
+    bulk = np.arange(4)  # four held-out frames, all from the bulk
+    held_out_mean = float(errors[bulk].mean())
+    estimate = estimate_force_mae_eV_per_A(errors[bulk], population[bulk], population)
+    assert held_out_mean < 0.3 * truth
+    assert estimate == pytest.approx(truth, rel=0.05)
+
+
+def test_estimate_needs_data_on_both_sides() -> None:
+    assert estimate_force_mae_eV_per_A([], [], [0.1]) is None
+    assert estimate_force_mae_eV_per_A([0.01], [0.1], []) is None
+    assert estimate_force_mae_eV_per_A([0.01, np.nan], [0.1, 0.2], [np.inf, 0.1]) == pytest.approx(0.01)
+
+
+def test_a_low_held_out_error_does_not_converge_when_the_md_wide_estimate_exceeds_the_target() -> None:
+    hidden_tail = [GenerationVerdict(i, 0.05, 0.95, 4, estimated_force_mae_eV_per_A=0.15) for i in (1, 2)]
+    decision = decide(hidden_tail, STOP, labels_total=30)
+    assert decision.state == "running"
+    assert not criterion_met(hidden_tail[-1], STOP)
+    assert "force MAE 0.15 eV/Å" in decide(hidden_tail, STOP, labels_total=100).reason
+    # and the estimate alone cannot pass a generation whose held-out error is over the target
+    assert not criterion_met(GenerationVerdict(1, 0.12, 0.95, 4, estimated_force_mae_eV_per_A=0.05), STOP)
+    assert criterion_met(GenerationVerdict(1, 0.05, 0.95, 4, estimated_force_mae_eV_per_A=0.08), STOP)
+
+
+def test_verdict_reads_the_estimate_from_stored_metrics() -> None:
+    v = GenerationVerdict.from_metrics(3, {"force_mae_eV_per_A": 0.01, "held_out_frames": 4,
+                                           "confident_fraction": 0.99, "estimated_force_mae_eV_per_A": 0.04})
+    assert v.stated_force_mae_eV_per_A == 0.04
+    assert GenerationVerdict.from_metrics(3, {"force_mae_eV_per_A": 0.01}).stated_force_mae_eV_per_A == 0.01
