@@ -330,12 +330,12 @@ def run_campaign(
     from sqlalchemy import select
 
     from alforge import Campaign
+    from alforge.campaign.decide import GenerationVerdict
     from alforge.db import Database, Generation, ModelRecord
     from alforge.db.calculations import labelled_frames
     from alforge.db.campaigns import campaign_by_name
     from alforge.db.exchange import campaign_calculation_ids
     from alforge.models import load_model
-    from alforge.verdict import GenerationVerdict
 
     spec = campaign_spec(system, method, hyper, target)
     print(f"running campaign {spec['name']} ...", flush=True)

@@ -17,7 +17,7 @@ busy ≥ 80 % of the labelling phase, i.e. Σ oracle_busy_s / (oracle_workers ×
 
 The script also reports what the stored split leaves out: the time ``Campaign.run()`` spends
 before the first generation and after the last one (Prefect's ephemeral server, start-up), and,
-from timers wrapped around the ``alforge.steps`` functions, which steps the orchestration time
+from timers wrapped around the ``alforge.campaign`` functions, which steps the orchestration time
 is made of, so that a missed target points at its cause.
 
 Sizes. The water example runs as written (PBE/def2-SVP, ≤ 60 labels). The ethanol example as
@@ -61,7 +61,7 @@ TIMED_STEPS = (
 
 
 class StepTimer:
-    """Wall-clock timers around ``alforge.steps`` functions, grouped by generation (diagnostics only)."""
+    """Wall-clock timers around ``alforge.campaign`` functions, grouped by generation (diagnostics only)."""
 
     def __init__(self) -> None:
         self.generation = -1
@@ -70,7 +70,7 @@ class StepTimer:
         self.lock = threading.Lock()
 
     def install(self) -> None:
-        from alforge import steps
+        from alforge import campaign as steps
 
         for name in TIMED_STEPS:
             setattr(steps, name, self._wrap(name, getattr(steps, name)))

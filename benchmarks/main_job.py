@@ -44,8 +44,8 @@ WALL_TARGET_S = 180.0
 
 def reference_trajectory(spec, n_frames: int) -> list[Atoms]:  # type: ignore[no-untyped-def]
     """Labelled water frames of Langevin MD at 500 K run with the campaign's own oracle (cached)."""
+    from alforge.campaign.context import build_oracle
     from alforge.data import labelled, read_labelled, write_labelled
-    from alforge.steps import build_oracle
 
     level = f"{spec.oracle.method}_{spec.oracle.basis}".lower().replace("*", "s")
     path = CACHE / f"main_job_water_{level}_{TEMPERATURE_K:.0f}K_every10.extxyz"
@@ -78,8 +78,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from alforge import Campaign, CampaignSpec
+    from alforge.campaign.decide import GenerationVerdict
     from alforge.models import evaluate
-    from alforge.verdict import GenerationVerdict
 
     spec = CampaignSpec.from_toml(SPEC)
     reference = reference_trajectory(spec, args.frames)

@@ -52,7 +52,8 @@ def label_throughput(workers: int, n_structures: int, workdir: Path) -> tuple[fl
     os.environ["ALFORGE_DATABASE_URL"] = url
     from prefect import flow
 
-    from alforge import CampaignSpec, steps
+    from alforge import CampaignSpec
+    from alforge import campaign as steps
     from alforge.db import Database
     from alforge.db.calculations import ensure_calculations
     from alforge.db.structures import add_structures

@@ -9,7 +9,7 @@ import pytest
 from ase.build import molecule
 from ase.calculators.emt import EMT
 
-from alforge.explore import Walker, WalkerSettings, min_distance_A
+from alforge.campaign.walker import Walker, WalkerSettings, min_distance_A
 
 
 class EMTWithStd(EMT):

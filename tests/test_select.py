@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alforge.select import farthest_point_sampling, select_random, select_uncertain, select_validation
+from alforge.campaign.select import farthest_point_sampling, select_random, select_uncertain, select_validation
 
 
 def test_fps_picks_spread_out_points() -> None:
@@ -45,7 +45,7 @@ def test_random_and_validation_draws_are_distinct_and_seeded() -> None:
 
 
 def test_training_picks_guards_then_the_window_then_the_least_lost() -> None:
-    from alforge.select import select_training
+    from alforge.campaign.select import select_training
 
     values = [0.01, 0.15, 0.25, 0.9, 0.5, float("inf"), 0.12]
     reasons = ["sampled", "uncertain", "uncertain", "beyond", "beyond", "guard", "sampled"]

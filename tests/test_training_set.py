@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from ase.build import molecule
 
+from alforge.campaign.context import CampaignContext
+from alforge.campaign.train import training_ids
 from alforge.config import CampaignSpec
 from alforge.db import Database
 from alforge.db import campaigns as store
 from alforge.db.calculations import finish_calculation
 from alforge.oracles.level_of_theory import LevelOfTheory
-from alforge.steps import CampaignContext, training_ids
 from alforge.testing.specs import water_spec
 
 LEVEL = LevelOfTheory(code="test", method="HF", basis="sto-3g")

@@ -5,19 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alforge.config import StoppingSpec
-from alforge.verdict import (
+from alforge.campaign.calibration import (
     KAPPA_PRIOR,
-    GenerationVerdict,
-    WalkerTally,
     calibrate_kappa,
-    criterion_met,
-    decide,
     estimate_force_mae_eV_per_A,
     expected_force_mae_eV_per_A,
-    md_confidence,
     threshold_eV_per_A,
 )
+from alforge.campaign.decide import GenerationVerdict, WalkerTally, criterion_met, decide, md_confidence
+from alforge.config import StoppingSpec
 
 STOP = StoppingSpec(target_force_mae_eV_per_A=0.1, confident_fraction=0.9, max_labels=100, max_generations=10)
 

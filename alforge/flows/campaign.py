@@ -17,7 +17,7 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from alforge import steps
+from alforge import campaign as steps
 from alforge.config import CampaignSpec
 from alforge.db import Generation
 from alforge.db.calculations import finish_calculation

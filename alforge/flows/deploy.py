@@ -36,7 +36,7 @@ from prefect.runner import Runner
 from prefect.settings import PREFECT_API_URL
 from pydantic import ValidationError
 
-from alforge import steps
+from alforge import campaign as steps
 from alforge.config import CampaignSpec
 from alforge.errors import AlforgeError, SpecError
 from alforge.flows import tasks

@@ -8,7 +8,7 @@ from typing import Any
 from prefect import task
 from prefect.concurrency.sync import concurrency
 
-from alforge import steps
+from alforge import campaign as steps
 from alforge.db import Database
 from alforge.flows.limits import LEASE_S, TRAINING_TAG
 from alforge.settings import get_settings

@@ -1,6 +1,6 @@
 """The threshold derived from the user's target force MAE behaves as documented on a real GP.
 
-``alforge.verdict`` maps the largest per-atom force std ``m`` of a frame to an expected force MAE
+``alforge.campaign.calibration`` maps the largest per-atom force std ``m`` of a frame to an expected force MAE
 ``κ·m``, with ``κ`` fitted on held-out labels, and calls a frame uncertain when ``κ·m`` exceeds
 the target. Here a real GP (methane, RHF/STO-3G labels from PySCF) is fitted on a few frames, ``κ``
 on a calibration set it never saw, and the mapping is checked on a third, independent set.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from alforge.campaign.calibration import KAPPA_PRIOR, calibrate_kappa, threshold_eV_per_A
 from alforge.models import build_model
-from alforge.verdict import KAPPA_PRIOR, calibrate_kappa, threshold_eV_per_A
 
 
 def per_frame(model, frames):  # type: ignore[no-untyped-def]

@@ -18,11 +18,28 @@ Example
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
+from sqlalchemy import select
 
-__all__ = ["farthest_point_sampling", "select_random", "select_training", "select_uncertain", "select_validation"]
+from alforge.campaign.artifacts import load_model_record
+from alforge.campaign.context import get_generation, load_context
+from alforge.campaign.plan import plan_step
+from alforge.db import Candidate, Database
+from alforge.db import campaigns as store
+from alforge.db.exchange import campaign_calculation_ids
+from alforge.db.structures import atoms_from_row
+
+__all__ = [
+    "farthest_point_sampling",
+    "select_random",
+    "select_step",
+    "select_training",
+    "select_uncertain",
+    "select_validation",
+]
 
 
 def farthest_point_sampling(descriptors: np.ndarray, k: int, first: int = 0) -> list[int]:
@@ -126,3 +143,59 @@ def select_training(
         local = select_uncertain(values[inside].tolist(), subset, threshold, k - len(picks), diversity)
         picks += [inside[i] for i in local]
     return picks + beyond[: k - len(picks)]
+
+
+def select_step(db: Database, campaign_id: int, generation_id: int, model_id: int | None) -> list[int]:
+    """Choose the held-out frames, then the frames to label; return the generation's calculation ids.
+
+    Held-out labels come out of the label budget first, drawn uniformly among the frames the
+    walkers kept evenly spaced in time (topped up from uncertain frames where walkers kept too
+    few: that errs towards a higher, more conservative held-out error). Training labels follow
+    :func:`select_training` (or a uniform draw for the random arm).
+    """
+    ctx = load_context(db, campaign_id)
+    with db.session() as session:
+        generation = get_generation(session, generation_id)
+        already = session.scalar(
+            select(Candidate.id).where(Candidate.generation_id == generation_id, Candidate.selected.is_(True)).limit(1)
+        )
+        if already is None and model_id is not None:
+            candidates = list(
+                session.scalars(
+                    select(Candidate).where(Candidate.generation_id == generation_id).order_by(Candidate.id)
+                )
+            )
+            labels_so_far = len(campaign_calculation_ids(session, campaign_id, split=None))
+            remaining = max(0, ctx.spec.stopping.max_labels - labels_so_far)
+            n_held_out = min(ctx.spec.validation.labels_per_generation, remaining)
+            k = min(ctx.spec.selection.max_labels, remaining - n_held_out)
+            rng = np.random.default_rng([ctx.spec.seed, generation.index])
+            reasons = [c.reason or "" for c in candidates]
+            uncertainties = [math.inf if c.uncertainty is None else c.uncertainty for c in candidates]
+            not_sampled = [i for i, why in enumerate(reasons) if why != "sampled"]
+            held_out = select_validation(len(candidates), n_held_out, rng, exclude=not_sampled)
+            if len(held_out) < n_held_out:
+                others = [i for i, why in enumerate(reasons) if why not in ("sampled", "uncertain")]
+                held_out += select_validation(
+                    len(candidates), n_held_out - len(held_out), rng, exclude=[*held_out, *others]
+                )
+            if ctx.spec.selection.method == "random":
+                train = select_random(len(candidates), k, rng, exclude=held_out)
+                reason = "random"
+            else:
+                plan = (generation.settings or {}).get("plan") or plan_step(db, campaign_id, generation_id, model_id)
+                descriptors = None
+                if ctx.spec.selection.diversity == "fps" and candidates:
+                    model = load_model_record(db, model_id)
+                    descriptors = model.descriptor([atoms_from_row(c.structure) for c in candidates])
+                train = select_training(
+                    uncertainties, reasons, descriptors, plan["threshold_eV_per_A"], plan["upper_eV_per_A"], k,
+                    ctx.spec.selection.diversity, exclude=held_out,
+                )
+                reason = "uncertain"
+            picks = {candidates[i].id: ("validation", "held-out") for i in held_out}
+            picks.update({candidates[i].id: ("train", reason) for i in train})
+            store.mark_selected(session, picks)
+        mapping = store.generation_calculations(session, generation_id, ctx.level)
+        return sorted(mapping.values())
+

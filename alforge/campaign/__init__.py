@@ -1,0 +1,62 @@
+"""The learning loop's steps as plain functions over database ids, one phase per module (no Prefect).
+
+::
+
+    seed ─▶ label ─▶ ┌▶ train ─▶ plan ─▶ explore ─▶ select ─▶ label ─▶ evaluate ─▶ decide ─┐
+                     └────────────────────────── running ◀──────────────────────────────────┘
+
+- :mod:`~alforge.campaign.context`: campaign id → spec, level of theory, oracle, generations;
+- :mod:`~alforge.campaign.artifacts`: build, save (content-addressed) and load models;
+- :mod:`~alforge.campaign.seed`: generation 0, the start structures and rattled copies;
+- :mod:`~alforge.campaign.train`: the training set and the (warm-started) fit;
+- :mod:`~alforge.campaign.plan`: the uncertainty threshold, resolved once per generation;
+- :mod:`~alforge.campaign.explore` and :mod:`~alforge.campaign.walker`: MD walkers on the model;
+- :mod:`~alforge.campaign.select`: held-out frames, then the frames to label;
+- :mod:`~alforge.campaign.label`: one reference calculation;
+- :mod:`~alforge.campaign.evaluate`: held-out error, its MD-wide estimate, MD confidence;
+- :mod:`~alforge.campaign.decide`: the pure verdict; :mod:`~alforge.campaign.state` feeds it.
+
+``alforge/flows`` wraps each step in a Prefect task and orders them; a notebook can call them
+directly. Every step reads what it needs from the database, writes what it made in short
+transactions and returns ids or small values. Each is idempotent: rerun after a crash, it
+recognises what the database already holds and does only the rest.
+"""
+
+from alforge.campaign.context import (
+    CampaignContext,
+    build_oracle,
+    load_context,
+    open_generation,
+    resume_campaign,
+    set_state,
+    start_campaign,
+)
+from alforge.campaign.evaluate import evaluate_step, phase_times
+from alforge.campaign.explore import explore_step
+from alforge.campaign.label import label_step
+from alforge.campaign.plan import plan_step
+from alforge.campaign.seed import seed_step
+from alforge.campaign.select import select_step
+from alforge.campaign.state import decide, finish_generation, finished_state
+from alforge.campaign.train import train_step
+
+__all__ = [
+    "CampaignContext",
+    "build_oracle",
+    "decide",
+    "evaluate_step",
+    "explore_step",
+    "finish_generation",
+    "finished_state",
+    "label_step",
+    "load_context",
+    "open_generation",
+    "phase_times",
+    "plan_step",
+    "resume_campaign",
+    "seed_step",
+    "select_step",
+    "set_state",
+    "start_campaign",
+    "train_step",
+]

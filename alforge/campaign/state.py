@@ -1,0 +1,92 @@
+"""The campaign's state after a generation: the verdict's inputs gathered from the database.
+
+The rule is the pure :func:`alforge.campaign.decide.decide`; this module reads what it needs
+(earlier generations' verdicts, label and quarantine counts) and stores the outcome.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from alforge.campaign.context import load_context
+from alforge.campaign.decide import GenerationVerdict
+from alforge.campaign.decide import decide as rule
+from alforge.db import Calculation, Campaign, Candidate, Database, Generation
+from alforge.db import campaigns as store
+from alforge.db.exchange import campaign_calculation_ids
+
+__all__ = ["decide", "finish_generation", "finished_state"]
+
+
+def _verdicts(db: Database, campaign_id: int) -> list[Any]:
+    """The verdict inputs of every complete generation of a campaign, oldest first."""
+    with db.session(readonly=True) as session:
+        rows = session.execute(
+            select(Generation.index, Generation.metrics)
+            .where(Generation.campaign_id == campaign_id, Generation.state == "complete")
+            .order_by(Generation.index)
+        ).all()
+    return [GenerationVerdict.from_metrics(i, m or {}) for i, m in rows]
+
+
+def decide(db: Database, campaign_id: int, metrics: dict[str, Any], index: int) -> tuple[str, str]:
+    """Campaign decision after generation ``index`` with ``metrics``: (state, reason).
+
+    Gathers the numbers :func:`alforge.campaign.decide.decide` needs (earlier generations'
+    verdicts, label and quarantine counts) from the database; the rule itself is that pure function.
+    """
+    ctx = load_context(db, campaign_id)
+    with db.session(readonly=True) as session:
+        all_ids = campaign_calculation_ids(session, campaign_id, split=None)
+        generation_ids = select(Generation.id).where(Generation.campaign_id == campaign_id)
+        tried = session.scalars(
+            select(Calculation.status)
+            .join(Candidate, Candidate.structure_id == Calculation.structure_id)
+            .where(
+                Candidate.generation_id.in_(generation_ids),
+                Candidate.selected.is_(True),
+                Calculation.level_hash == ctx.level.hash,
+            )
+        ).all()
+    history = [v for v in _verdicts(db, campaign_id) if v.index < index]
+    history.append(GenerationVerdict.from_metrics(index, metrics))
+    decision = rule(
+        history, ctx.spec.stopping, labels_total=len(all_ids), tried=len(tried),
+        quarantined=sum(1 for status in tried if status == "quarantined"),
+    )
+    return decision.state, decision.reason
+
+
+def finished_state(db: Database, campaign_id: int) -> tuple[str, str] | None:
+    """(state, reason) if the campaign has nothing left to do under its current spec, else ``None``."""
+    with db.session(readonly=True) as session:
+        last = session.scalar(
+            select(Generation)
+            .where(Generation.campaign_id == campaign_id, Generation.state == "complete")
+            .order_by(Generation.index.desc())
+            .limit(1)
+        )
+        if last is None:
+            return None
+        index, metrics = last.index, dict(last.metrics or {})
+    state, reason = decide(db, campaign_id, metrics, index)
+    return None if state == "running" else (state, reason)
+
+
+def finish_generation(
+    db: Database, campaign_id: int, generation_id: int, metrics: dict[str, Any], timings: dict[str, Any],
+    state: str, reason: str,
+) -> None:
+    """Close the generation and set the campaign's state."""
+    with db.session() as session:
+        store.finish_generation(
+            session, generation_id, metrics={**metrics, "decision": reason, "state": state}, timings=timings,
+            state="complete",
+        )
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is not None:
+            campaign.state = state
+            campaign.message = None if state == "running" else reason
+
