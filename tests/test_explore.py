@@ -41,7 +41,7 @@ def test_walker_runs_to_budget_when_confident() -> None:
     assert (result.steps_done, result.confident_steps, result.rewinds) == (30, 30, 0)
     assert result.confident_fraction == 1.0
     assert len(result.uncertainties_eV_per_A) == 30
-    assert [f.reason for f in result.frames] == ["sampled"] * 3
+    assert [f.origin for f in result.frames] == ["sampled"] * 3
     assert [f.step for f in result.frames] == [10, 20, 30]  # evenly spaced in time
     np.testing.assert_array_equal(start.positions, molecule("H2O").positions)
 
@@ -57,7 +57,7 @@ def test_uncertain_frames_do_not_end_the_walker() -> None:
     assert np.sum(values > 0.02) > 0  # it did go where the model is unsure ...
     assert result.confident_steps == int(np.sum(values <= 0.02))  # ... and only confident steps count
     assert result.confident_steps < 400
-    uncertain = [f for f in result.frames if f.reason == "uncertain"]
+    uncertain = [f for f in result.frames if f.origin == "uncertain"]
     assert uncertain
     assert all(f.uncertainty_eV_per_A > 0.02 for f in uncertain)
     peaks = [f.uncertainty_eV_per_A for f in uncertain]
@@ -71,7 +71,7 @@ def test_each_excursion_contributes_its_most_uncertain_frame() -> None:
     values = result.uncertainties_eV_per_A
     above = values > 0.03
     excursions = int(above[0]) + int(np.sum(above[1:] & ~above[:-1]))
-    uncertain = [f for f in result.frames if f.reason == "uncertain"]
+    uncertain = [f for f in result.frames if f.origin == "uncertain"]
     assert len(uncertain) == excursions
     assert max(f.uncertainty_eV_per_A for f in uncertain) == values.max()
 
@@ -85,7 +85,7 @@ def test_beyond_the_trust_window_the_walker_rewinds_to_its_last_confident_frame(
     assert result.stop_reason == "budget"
     assert result.steps_done == 300
     assert result.rewinds > 0
-    beyond = [f for f in result.frames if f.reason == "beyond"]
+    beyond = [f for f in result.frames if f.origin == "beyond"]
     assert len(beyond) == min(result.rewinds, settings.max_candidates)  # the least uncertain kept
     assert all(f.uncertainty_eV_per_A >= 0.05 for f in beyond)
     # after every rewind the walker is back inside the window: it never drifts on where it is lost
@@ -110,7 +110,7 @@ def test_guard_ends_the_walker_and_unspent_steps_are_not_confident() -> None:
     settings = WalkerSettings(temperature_K=300, steps=50, threshold_eV_per_A=10.0, min_distance_A=1.5, seed=3)
     result = Walker(EMTWithStd(start.positions, scale=0.0), settings).run(start)
     assert result.stop_reason.startswith("guard: atoms")
-    assert result.frames[-1].reason == "guard"
+    assert result.frames[-1].origin == "guard"
     assert min_distance_A(result.frames[-1].atoms)[0] < 1.5
     assert result.steps_done < 50
     assert result.confident_steps == result.steps_done - 1  # every step but the guarded one

@@ -34,7 +34,7 @@ from alforge.campaign.context import (
 from alforge.campaign.evaluate import evaluate_step, phase_times
 from alforge.campaign.explore import explore_step
 from alforge.campaign.label import label_step
-from alforge.campaign.plan import plan_step
+from alforge.campaign.plan import Plan, generation_plan, plan_step
 from alforge.campaign.seed import seed_step
 from alforge.campaign.select import select_step
 from alforge.campaign.state import decide, finish_generation, finished_state
@@ -42,12 +42,14 @@ from alforge.campaign.train import train_step
 
 __all__ = [
     "CampaignContext",
+    "Plan",
     "build_oracle",
     "decide",
     "evaluate_step",
     "explore_step",
     "finish_generation",
     "finished_state",
+    "generation_plan",
     "label_step",
     "load_context",
     "open_generation",

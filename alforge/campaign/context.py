@@ -18,12 +18,14 @@ from ase import Atoms
 from alforge.config import CampaignSpec
 from alforge.db import Campaign, Database, Generation
 from alforge.db import campaigns as store
+from alforge.db.structures import get_atoms
 from alforge.errors import AlforgeError
 from alforge.oracles.level_of_theory import LevelOfTheory
 
 __all__ = [
     "CampaignContext",
     "build_oracle",
+    "campaign_starts",
     "get_generation",
     "jsonable",
     "load_context",
@@ -73,7 +75,7 @@ def build_oracle(spec: CampaignSpec) -> Any:
 
 
 def start_structures(spec: CampaignSpec) -> list[Atoms]:
-    """The spec's start structures (file frames or the named ASE molecule)."""
+    """The spec's start structures (file frames or the named ASE molecule), read once per campaign."""
     if spec.system.molecule is not None:
         from ase.build import molecule
 
@@ -84,7 +86,11 @@ def start_structures(spec: CampaignSpec) -> list[Atoms]:
 
 
 def start_campaign(db: Database, spec: CampaignSpec) -> int:
-    """Create or resume the campaign of ``spec`` (checking the oracle setup first); return its id."""
+    """Create or resume the campaign of ``spec`` (checking the oracle setup first); return its id.
+
+    The start structures are stored with the campaign the first time: from then on seeds and
+    walkers read them from the database, never from the spec's file.
+    """
     oracle = build_oracle(spec)
     frames = start_structures(spec)
     for atoms in frames:
@@ -93,17 +99,37 @@ def start_campaign(db: Database, spec: CampaignSpec) -> int:
     stored = {**spec.to_json_dict(), "_level": level.to_dict()}
     with db.session() as session:
         campaign = store.open_campaign(session, spec.name, stored, level)
+        store.add_start_structures(session, campaign.id, frames)
         return campaign.id
 
 
 def resume_campaign(db: Database, name: str) -> int:
-    """Id of the stored campaign ``name``, marked running again (for scheduled continuation)."""
+    """Id of the stored campaign ``name``, marked running again (for scheduled continuation).
+
+    A campaign stored before revision 0004 gets its start structures from its spec once, here.
+    """
     with db.session() as session:
         campaign = store.campaign_by_name(session, name)
         if campaign is None:
             msg = f"no campaign named {name!r}; start it from a spec first (`alforge run SPEC.toml`)"
             raise AlforgeError(msg)
-        return campaign.id
+        campaign_id = campaign.id
+        known = bool(store.start_structure_ids(session, campaign_id))
+    if not known:
+        frames = start_structures(load_context(db, campaign_id).spec)
+        with db.session() as session:
+            store.add_start_structures(session, campaign_id, frames)
+    return campaign_id
+
+
+def campaign_starts(db: Database, campaign_id: int) -> list[Atoms]:
+    """A campaign's start structures, from the database."""
+    with db.session(readonly=True) as session:
+        ids = store.start_structure_ids(session, campaign_id)
+        if not ids:
+            msg = f"campaign {campaign_id} has no stored start structures; start it with `alforge run SPEC.toml`"
+            raise AlforgeError(msg)
+        return get_atoms(session, ids)
 
 
 def set_state(db: Database, campaign_id: int, state: str, message: str | None) -> None:
@@ -141,6 +167,7 @@ def open_generation(db: Database, campaign_id: int) -> tuple[int, int]:
 
 
 def get_generation(session: Any, generation_id: int) -> Generation:
+    """The generation row ``generation_id`` (a clear error if it does not exist)."""
     generation = session.get(Generation, generation_id)
     if generation is None:
         msg = f"generation {generation_id} does not exist"

@@ -82,7 +82,7 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
     ctx = load_context(db, campaign_id)
     with db.session(readonly=True) as session:
         generation = get_generation(session, generation_id)
-        index, settings = generation.index, dict(generation.settings or {})
+        index = generation.index
         window_start = index - ctx.spec.validation.window_generations + 1
         validation_ids = campaign_calculation_ids(session, campaign_id, split="validation")
         recent_ids = campaign_calculation_ids(session, campaign_id, split="validation", since_index=window_start)
@@ -92,7 +92,6 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
         generation_calcs = store.generation_calculations(session, generation_id, ctx.level)
         counts = store.calculation_counts(session, list(generation_calcs.values()))
         frames = labelled_frames(session, recent_ids) if recent_ids and model_id is not None else []
-    plan = settings.get("plan") or {}
     metrics: dict[str, Any] = {
         "labels_total": len(train_ids) + len(validation_ids),
         "train_labels": len(train_ids),
@@ -100,9 +99,6 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
         "held_out_frames": len(recent_ids) if model_id is not None else 0,
         "generation_ok": counts.get("ok", 0),
         "generation_quarantined": counts.get("quarantined", 0),
-        "threshold_eV_per_A": plan.get("threshold_eV_per_A", settings.get("threshold_eV_per_A")),
-        "upper_eV_per_A": plan.get("upper_eV_per_A"),
-        "kappa": plan.get("kappa"),
         "model_id": model_id,
     }
     if index > 0:

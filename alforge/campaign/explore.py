@@ -14,7 +14,7 @@ from ase import Atoms
 from sqlalchemy import select
 
 from alforge.campaign.artifacts import load_model_record
-from alforge.campaign.context import CampaignContext, get_generation, load_context, start_structures
+from alforge.campaign.context import CampaignContext, campaign_starts, get_generation, load_context
 from alforge.campaign.plan import plan_step
 from alforge.db import Database, MDRun, Structure
 from alforge.db import campaigns as store
@@ -44,7 +44,8 @@ def walker_start(
     ``exploration.start = "continue"`` (the default): the walker resumes where its last recorded
     run ended, positions and velocities, so that walkers accumulate simulated time across
     generations (a guard-ended run resumes from its last confident frame with fresh velocities).
-    A walker with no earlier run starts from the start structures, walker by walker.
+    A walker with no earlier run starts from the campaign's start structures (stored in the
+    database when the campaign started), walker by walker.
     ``"labelled"``: a seeded uniform draw among the start structures and the campaign's training
     structures inside the walkers' guards. ``"initial"``: the start structures every generation.
     Everything but the very first start comes from the database, so a resumed generation starts
@@ -60,7 +61,7 @@ def walker_start(
                 if velocities is None or velocities.shape != (len(end), 3):
                     velocities = None
                 return end, velocities
-    starts = start_structures(ctx.spec)
+    starts = campaign_starts(db, campaign_id)
     if mode in ("continue", "initial"):
         return starts[walker % len(starts)], None
     with db.session(readonly=True) as session:
@@ -90,8 +91,8 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
     settings = WalkerSettings(
         temperature_K=e.temperatures_K[walker % len(e.temperatures_K)],
         steps=e.steps,
-        threshold_eV_per_A=plan["threshold_eV_per_A"],
-        upper_eV_per_A=plan["upper_eV_per_A"],
+        threshold_eV_per_A=plan.threshold_eV_per_A,
+        upper_eV_per_A=plan.upper_eV_per_A,
         timestep_fs=e.timestep_fs,
         thermostat=e.thermostat,
         friction_per_fs=e.friction_per_fs,
@@ -113,10 +114,10 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
             start_structure_id=start_id,
             steps_done=result.steps_done,
             stop_reason=result.stop_reason,
-            max_uncertainty=result.max_uncertainty_eV_per_A,
+            max_uncertainty_eV_per_A=result.max_uncertainty_eV_per_A,
             wall_time_s=result.wall_time_s,
             uncertainties=result.uncertainties_eV_per_A,
-            frames=[(f.atoms, f.uncertainty_eV_per_A, f.reason) for f in result.frames],
+            frames=[(f.atoms, f.uncertainty_eV_per_A, f.origin) for f in result.frames],
             steps_budget=result.steps_budget,
             confident_steps=result.confident_steps,
             rewinds=result.rewinds,

@@ -1,44 +1,85 @@
-"""The generation's plan: its uncertainty threshold and trust ceiling, resolved once before MD.
+"""The generation's plan, resolved once before its walkers start and stored in typed columns.
 
-The threshold on the largest per-atom force std comes, in order of precedence, from
-``selection.threshold_eV_per_A`` (absolute), ``selection.threshold_relative`` (× the fitted force
-noise) or the user's target force MAE, ``τ = target / κ`` (:mod:`alforge.campaign.calibration`).
-Explore, select, evaluate and the dashboard read the stored plan; none recomputes it.
+- The threshold on the largest per-atom force std comes, in order of precedence, from
+  ``selection.threshold_eV_per_A`` (absolute), ``selection.threshold_relative`` (× the fitted
+  force noise) or the user's target force MAE, ``τ = target / κ``
+  (:mod:`alforge.campaign.calibration`); the trust ceiling is ``selection.upper_factor · τ``.
+- The label budget: held-out labels first (``validation.labels_per_generation``), then training
+  labels (``selection.max_labels``), both within what ``stopping.max_labels`` leaves.
+
+Explore, select, evaluate and the dashboard read the stored plan (``generations`` columns with
+units); none recomputes it, and a rerun after a crash reads what the first run stored.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from alforge.campaign.artifacts import load_model_record
-from alforge.campaign.calibration import KAPPA_PRIOR, calibrate_kappa, threshold_eV_per_A
+from alforge.campaign.calibration import calibrate_kappa, threshold_eV_per_A
 from alforge.campaign.context import get_generation, load_context
 from alforge.db import Database, Generation
+from alforge.db.exchange import campaign_calculation_ids
 
-__all__ = ["KAPPA_GENERATIONS", "plan_step"]
+__all__ = ["KAPPA_GENERATIONS", "Plan", "generation_plan", "plan_step", "stored_plan"]
 
 KAPPA_GENERATIONS = 3  # generations whose held-out frames calibrate the threshold
 
 
-def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int) -> dict[str, Any]:
-    """Resolve the generation's uncertainty threshold once, before its walkers start; return the plan.
+@dataclass(frozen=True)
+class Plan:
+    """What a generation's walkers and selection work with (eV/Å and label counts)."""
 
-    The threshold on the largest per-atom force std comes, in order of precedence, from
-    ``selection.threshold_eV_per_A`` (absolute), ``selection.threshold_relative`` (× the fitted
-    force noise) or the user's target force MAE: ``τ = target / κ``, with ``κ`` (expected force
-    MAE per unit of largest per-atom std, :mod:`alforge.campaign.calibration`) fitted on the last
-    ``KAPPA_GENERATIONS`` generations' held-out frames, each as scored by its own generation's
-    model on frames from that model's own MD. (Scoring them with this generation's model instead
-    would read frames next in time to ones it trained on, and flatter it.) The plan is stored in
-    the generation's settings; a rerun reads it.
+    threshold_eV_per_A: float
+    upper_eV_per_A: float
+    kappa: float
+    kappa_frames: int
+    threshold_source: str
+    label_budget: int
+    held_out_budget: int
+
+
+def stored_plan(generation: Generation) -> Plan | None:
+    """The plan stored in a generation's columns, or ``None`` before :func:`plan_step` ran.
+
+    (Revision 0004 copied older generations' thresholds but not their label budgets: such a plan
+    counts as unresolved, and :func:`plan_step` completes it.)
+    """
+    if generation.threshold_eV_per_A is None or generation.label_budget is None:
+        return None
+    return Plan(
+        threshold_eV_per_A=generation.threshold_eV_per_A,
+        upper_eV_per_A=generation.upper_eV_per_A or float("inf"),
+        kappa=generation.kappa or 0.0,
+        kappa_frames=generation.kappa_frames or 0,
+        threshold_source=generation.threshold_source or "",
+        label_budget=generation.label_budget or 0,
+        held_out_budget=generation.held_out_budget or 0,
+    )
+
+
+def generation_plan(db: Database, generation_id: int) -> Plan | None:
+    """The stored plan of generation ``generation_id`` (``None`` for generation 0 or before planning)."""
+    with db.session(readonly=True) as session:
+        return stored_plan(get_generation(session, generation_id))
+
+
+def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int) -> Plan:
+    """Resolve and store generation ``generation_id``'s plan (once; a rerun returns the stored one).
+
+    ``κ`` is fitted on the last ``KAPPA_GENERATIONS`` generations' held-out frames, each as scored
+    by its own generation's model on frames from that model's own MD. (Scoring them with this
+    generation's model instead would read frames next in time to ones it trained on, and flatter
+    it.)
     """
     ctx = load_context(db, campaign_id)
     with db.session(readonly=True) as session:
         generation = get_generation(session, generation_id)
-        if "plan" in (generation.settings or {}):
-            return dict(generation.settings["plan"])
+        plan = stored_plan(generation)
+        if plan is not None:
+            return plan
         earlier = session.scalars(
             select(Generation.metrics)
             .where(
@@ -48,6 +89,7 @@ def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int)
                 Generation.index >= generation.index - KAPPA_GENERATIONS,
             )
         ).all()
+        labels_so_far = len(campaign_calculation_ids(session, campaign_id, split=None))
     pairs = [pair for metrics in earlier for pair in (metrics or {}).get("held_out_own", [])]
     errors, stds = [e for e, _ in pairs], [m for _, m in pairs]
     kappa = calibrate_kappa(errors, stds)
@@ -61,18 +103,17 @@ def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int)
     else:
         threshold = threshold_eV_per_A(target, kappa)
         source = f"target {target:g} eV/Å / kappa {kappa:.3g} ({len(errors)} held-out frames)"
-    plan = {
-        "threshold_eV_per_A": float(threshold),
-        "upper_eV_per_A": float(threshold * s.upper_factor),
-        "kappa": float(kappa),
-        "kappa_prior": KAPPA_PRIOR,
-        "kappa_frames": len(errors),
-        "threshold_source": source,
-    }
+    remaining = max(0, ctx.spec.stopping.max_labels - labels_so_far)
+    held_out = min(ctx.spec.validation.labels_per_generation, remaining)
     with db.session() as session:
         generation = get_generation(session, generation_id)
-        if "plan" not in (generation.settings or {}):
-            generation.settings = {**(generation.settings or {}), "plan": plan,
-                                   "threshold_eV_per_A": plan["threshold_eV_per_A"]}
-        return dict(generation.settings["plan"])
-
+        if generation.threshold_eV_per_A is None:
+            generation.threshold_eV_per_A = float(threshold)
+            generation.upper_eV_per_A = float(threshold * s.upper_factor)
+            generation.kappa = float(kappa)
+            generation.kappa_frames = len(errors)
+            generation.threshold_source = source[:200]
+        if generation.label_budget is None:
+            generation.held_out_budget = held_out
+            generation.label_budget = min(s.max_labels, remaining - held_out)
+        return stored_plan(generation)  # type: ignore[return-value]

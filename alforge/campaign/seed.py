@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from alforge.campaign.context import load_context, start_structures
+from alforge.campaign.context import campaign_starts, load_context
 from alforge.db import Database
 from alforge.db import campaigns as store
 
@@ -16,7 +16,7 @@ def seed_step(db: Database, campaign_id: int, generation_id: int) -> int:
     """Generation 0: the start structures and rattled copies, selected for training."""
     ctx = load_context(db, campaign_id)
     rng = np.random.default_rng(ctx.spec.seed)
-    starts = start_structures(ctx.spec)
+    starts = campaign_starts(db, campaign_id)
     frames: list[Atoms] = []
     for i in range(max(ctx.spec.system.seed_structures, len(starts))):
         atoms = starts[i % len(starts)].copy()

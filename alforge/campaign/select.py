@@ -29,7 +29,6 @@ from alforge.campaign.context import get_generation, load_context
 from alforge.campaign.plan import plan_step
 from alforge.db import Candidate, Database
 from alforge.db import campaigns as store
-from alforge.db.exchange import campaign_calculation_ids
 from alforge.db.structures import atoms_from_row
 
 __all__ = [
@@ -105,7 +104,7 @@ def select_validation(n: int, k: int, rng: np.random.Generator, exclude: Sequenc
 
 def select_training(
     uncertainties: Sequence[float],
-    reasons: Sequence[str],
+    origins: Sequence[str],
     descriptors: np.ndarray | None,
     threshold: float,
     upper: float,
@@ -119,8 +118,8 @@ def select_training(
     ----------
     uncertainties
         Largest per-atom force std of each frame (eV/Å); ``inf`` where unknown.
-    reasons
-        Why the walker kept each frame: ``guard`` frames come first.
+    origins
+        Why the walker kept each frame (``CANDIDATE_ORIGINS``): ``guard`` frames come first.
     descriptors
         ``(n, d)`` descriptors for farthest-point diversity, or ``None``.
     threshold, upper
@@ -133,7 +132,7 @@ def select_training(
     values = np.asarray(uncertainties, dtype=float)
     taken = set(exclude)
     open_ = [i for i in range(len(values)) if i not in taken]
-    guards = [i for i in open_ if reasons[i].startswith("guard")]
+    guards = [i for i in open_ if origins[i] == "guard"]
     inside = [i for i in open_ if i not in guards and threshold < values[i] < upper]
     beyond = sorted((i for i in open_ if i not in guards and values[i] >= upper and np.isfinite(values[i])),
                     key=lambda i: values[i])
@@ -154,47 +153,45 @@ def select_step(db: Database, campaign_id: int, generation_id: int, model_id: in
     :func:`select_training` (or a uniform draw for the random arm).
     """
     ctx = load_context(db, campaign_id)
+    plan = None if model_id is None else plan_step(db, campaign_id, generation_id, model_id)  # stored before MD
     with db.session() as session:
         generation = get_generation(session, generation_id)
         already = session.scalar(
             select(Candidate.id).where(Candidate.generation_id == generation_id, Candidate.selected.is_(True)).limit(1)
         )
-        if already is None and model_id is not None:
+        if already is None and plan is not None:
             candidates = list(
                 session.scalars(
                     select(Candidate).where(Candidate.generation_id == generation_id).order_by(Candidate.id)
                 )
             )
-            labels_so_far = len(campaign_calculation_ids(session, campaign_id, split=None))
-            remaining = max(0, ctx.spec.stopping.max_labels - labels_so_far)
-            n_held_out = min(ctx.spec.validation.labels_per_generation, remaining)
-            k = min(ctx.spec.selection.max_labels, remaining - n_held_out)
+            n_held_out, k = plan.held_out_budget, plan.label_budget
             rng = np.random.default_rng([ctx.spec.seed, generation.index])
-            reasons = [c.reason or "" for c in candidates]
-            uncertainties = [math.inf if c.uncertainty is None else c.uncertainty for c in candidates]
-            not_sampled = [i for i, why in enumerate(reasons) if why != "sampled"]
+            origins = [c.origin or "" for c in candidates]
+            uncertainties = [math.inf if c.uncertainty_eV_per_A is None else c.uncertainty_eV_per_A
+                             for c in candidates]
+            not_sampled = [i for i, origin in enumerate(origins) if origin != "sampled"]
             held_out = select_validation(len(candidates), n_held_out, rng, exclude=not_sampled)
             if len(held_out) < n_held_out:
-                others = [i for i, why in enumerate(reasons) if why not in ("sampled", "uncertain")]
+                others = [i for i, origin in enumerate(origins) if origin not in ("sampled", "uncertain")]
                 held_out += select_validation(
                     len(candidates), n_held_out - len(held_out), rng, exclude=[*held_out, *others]
                 )
             if ctx.spec.selection.method == "random":
                 train = select_random(len(candidates), k, rng, exclude=held_out)
-                reason = "random"
+                selected_as = "random"
             else:
-                plan = (generation.settings or {}).get("plan") or plan_step(db, campaign_id, generation_id, model_id)
                 descriptors = None
                 if ctx.spec.selection.diversity == "fps" and candidates:
-                    model = load_model_record(db, model_id)
+                    model = load_model_record(db, model_id)  # type: ignore[arg-type]
                     descriptors = model.descriptor([atoms_from_row(c.structure) for c in candidates])
                 train = select_training(
-                    uncertainties, reasons, descriptors, plan["threshold_eV_per_A"], plan["upper_eV_per_A"], k,
+                    uncertainties, origins, descriptors, plan.threshold_eV_per_A, plan.upper_eV_per_A, k,
                     ctx.spec.selection.diversity, exclude=held_out,
                 )
-                reason = "uncertain"
+                selected_as = "uncertain"
             picks = {candidates[i].id: ("validation", "held-out") for i in held_out}
-            picks.update({candidates[i].id: ("train", reason) for i in train})
+            picks.update({candidates[i].id: ("train", selected_as) for i in train})
             store.mark_selected(session, picks)
         mapping = store.generation_calculations(session, generation_id, ctx.level)
         return sorted(mapping.values())

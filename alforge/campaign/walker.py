@@ -110,7 +110,7 @@ class ExploredFrame:
     atoms: Atoms
     uncertainty_eV_per_A: float
     step: int
-    reason: str  # "sampled", "uncertain", "beyond" or "guard"
+    origin: str  # why it was kept: "sampled", "uncertain", "beyond" or "guard"
 
 
 @dataclass

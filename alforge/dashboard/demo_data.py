@@ -237,7 +237,6 @@ def add_demo_generation(
             "force_rmse_eV_per_A": 1.3 * mae,
             "energy_mae_eV": 0.08 * (labels_total / 10) ** -0.7,
             "confident_fraction": float(np.mean(checks <= threshold)),
-            "threshold_eV_per_A": threshold,
             "walker_stops": {str(w): reason for w, (reason, _) in enumerate(walker_data)},
             "decision": "continue",
         }
@@ -247,7 +246,11 @@ def add_demo_generation(
             "campaign_id": campaign_id,
             "index": index,
             "state": "complete" if complete else "running",
-            "settings": {"threshold_eV_per_A": threshold},
+            "settings": {},
+            "threshold_eV_per_A": threshold,
+            "upper_eV_per_A": 3 * threshold,
+            "label_budget": n_selected - n_validation,
+            "held_out_budget": n_validation,
             "timings": timings,
             "metrics": metrics,
             "flow_run_id": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
@@ -267,7 +270,7 @@ def add_demo_generation(
                 "steps_budget": 10 * shape.checks_per_walker,
                 "timestep_fs": 0.5,
                 "stop_reason": reason,
-                "max_uncertainty": float(values.max()),
+                "max_uncertainty_eV_per_A": float(values.max()),
                 "wall_time_s": 0.02 * values.size,
                 "uncertainties": values,
                 "created_at": started,
@@ -302,19 +305,22 @@ def add_demo_generation(
         selected = k < n_selected
         validation = k < n_validation
         if not selected:
-            uncertainty, reason, split = threshold * float(rng.uniform(0.2, 0.95)), "sampled", None
+            uncertainty, origin, selected_as, split = threshold * float(rng.uniform(0.2, 0.95)), "sampled", None, None
         elif validation:
-            uncertainty, reason, split = threshold * float(rng.uniform(0.3, 2.0)), "held-out", "validation"
+            uncertainty, origin, selected_as, split = (
+                threshold * float(rng.uniform(0.3, 2.0)), "sampled", "held-out", "validation")
         else:
-            uncertainty, reason, split = threshold * (1.0 + float(rng.exponential(0.8))), "uncertain", "train"
+            uncertainty, origin, selected_as, split = (
+                threshold * (1.0 + float(rng.exponential(0.8))), "uncertain", "uncertain", "train")
         candidates.append(
             {
                 "generation_id": generation_id,
                 "structure_id": structure_id,
                 "md_run_id": run_ids[k % len(run_ids)],
-                "uncertainty": uncertainty,
+                "uncertainty_eV_per_A": uncertainty,
                 "selected": selected,
-                "reason": reason,
+                "origin": origin,
+                "selected_as": selected_as,
                 "split": split,
                 "created_at": started,
             }

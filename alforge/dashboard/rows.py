@@ -130,6 +130,7 @@ def generation_rows(session: Session, ref: CampaignRef) -> list[Any]:
             select(
                 Generation.id, Generation.index, Generation.state, Generation.settings, Generation.timings,
                 Generation.metrics, Generation.flow_run_id, Generation.started_at, Generation.finished_at,
+                Generation.threshold_eV_per_A,
             )
             .where(Generation.campaign_id == ref.id)
             .order_by(Generation.index)
@@ -155,8 +156,5 @@ def label_counts_by_generation(session: Session, ref: CampaignRef) -> dict[int, 
 
 
 def threshold_of(row: Any) -> float | None:
-    """A generation's selection threshold (eV/Å): from its settings, else its metrics."""
-    value = (row.settings or {}).get("threshold_eV_per_A")
-    if value is None:
-        value = (row.metrics or {}).get("threshold_eV_per_A")
-    return finite(value)
+    """A generation's uncertainty threshold (eV/Å), as its plan stored it (``None`` for generation 0)."""
+    return finite(row.threshold_eV_per_A)

@@ -241,7 +241,7 @@ def latest_structures(session: Session, name: str, limit: int = 20) -> list[dict
         .add_columns(
             Generation.index, Calculation.id, Calculation.structure_id, Structure.formula, Structure.n_atoms,
             Calculation.energy_eV, Calculation.wall_time_s, Calculation.finished_at, Candidate.split,
-            Candidate.reason, Candidate.uncertainty,
+            Candidate.origin, Candidate.selected_as, Candidate.uncertainty_eV_per_A,
         )
         .where(Generation.campaign_id == ref.id, Calculation.status == "ok")
         .order_by(Calculation.finished_at.desc().nulls_last(), Calculation.id.desc())
@@ -255,9 +255,10 @@ def latest_structures(session: Session, name: str, limit: int = 20) -> list[dict
             "formula": row.formula,
             "n_atoms": row.n_atoms,
             "energy_eV": finite(row.energy_eV),
-            "uncertainty_eV_per_A": finite(row.uncertainty),
+            "uncertainty_eV_per_A": finite(row.uncertainty_eV_per_A),
             "split": row.split,
-            "reason": row.reason,
+            "origin": row.origin,
+            "selected_as": row.selected_as,
             "wall_time_s": finite(row.wall_time_s),
             "finished_at": iso(row.finished_at),
         }

@@ -18,6 +18,7 @@ from alforge.db.calculations import ensure_calculations
 from alforge.db.schema import (
     Calculation,
     Campaign,
+    CampaignStart,
     Candidate,
     Generation,
     MDRun,
@@ -30,6 +31,7 @@ from alforge.oracles.level_of_theory import LevelOfTheory
 
 __all__ = [
     "add_candidates",
+    "add_start_structures",
     "calculation_counts",
     "campaign_by_name",
     "generation_calculations",
@@ -39,6 +41,7 @@ __all__ = [
     "open_campaign",
     "open_generation",
     "record_walker",
+    "start_structure_ids",
 ]
 
 RESUMABLE_SECTIONS = ("exploration", "selection", "validation", "stopping", "compute", "schedule")
@@ -105,7 +108,7 @@ def record_walker(
     start_structure_id: int | None,
     steps_done: int,
     stop_reason: str,
-    max_uncertainty: float | None,
+    max_uncertainty_eV_per_A: float | None,
     wall_time_s: float,
     uncertainties: np.ndarray,
     frames: Sequence[tuple[Atoms, float, str]],
@@ -125,7 +128,8 @@ def record_walker(
     existing = session.scalar(select(MDRun.id).where(MDRun.generation_id == generation_id, MDRun.walker == walker))
     if existing is not None:
         return existing
-    finite = None if max_uncertainty is None or not np.isfinite(max_uncertainty) else float(max_uncertainty)
+    finite = None if max_uncertainty_eV_per_A is None or not np.isfinite(max_uncertainty_eV_per_A) \
+        else float(max_uncertainty_eV_per_A)
     run = MDRun(
         generation_id=generation_id,
         walker=walker,
@@ -133,7 +137,7 @@ def record_walker(
         start_structure_id=start_structure_id,
         steps_done=steps_done,
         stop_reason=stop_reason,
-        max_uncertainty=finite,
+        max_uncertainty_eV_per_A=finite,
         wall_time_s=wall_time_s,
         uncertainties=np.asarray(uncertainties, dtype="<f8"),
         steps_budget=steps_budget,
@@ -156,12 +160,16 @@ def add_candidates(
     session: Session,
     generation_id: int,
     frames: Sequence[Atoms],
-    uncertainties: Sequence[float | None],
-    reasons: Sequence[str],
+    uncertainties_eV_per_A: Sequence[float | None],
+    origins: Sequence[str],
     *,
     md_run_id: int | None = None,
 ) -> list[int]:
-    """Store frames as candidates of a generation (once per structure); return candidate ids."""
+    """Store frames as candidates of a generation (once per structure); return candidate ids.
+
+    ``origins`` says why each frame was kept (one of ``CANDIDATE_ORIGINS``: ``seed``, ``sampled``,
+    ``uncertain``, ``beyond``, ``guard``); ``uncertainties_eV_per_A`` its largest per-atom force std.
+    """
     structure_ids = add_structures(session, frames)
     known = dict(
         session.execute(
@@ -173,11 +181,12 @@ def add_candidates(
         .all()
     )
     ids = []
-    for sid, uncertainty, reason in zip(structure_ids, uncertainties, reasons, strict=True):
+    for sid, uncertainty, origin in zip(structure_ids, uncertainties_eV_per_A, origins, strict=True):
         if sid not in known:
             value = None if uncertainty is None or not np.isfinite(uncertainty) else float(uncertainty)
             candidate = Candidate(
-                generation_id=generation_id, structure_id=sid, md_run_id=md_run_id, uncertainty=value, reason=reason
+                generation_id=generation_id, structure_id=sid, md_run_id=md_run_id, uncertainty_eV_per_A=value,
+                origin=origin,
             )
             session.add(candidate)
             session.flush()
@@ -187,19 +196,38 @@ def add_candidates(
 
 
 def mark_selected(session: Session, picks: dict[int, tuple[str, str]]) -> None:
-    """Mark candidates selected: ``{candidate_id: (split, why)}`` with split train/validation.
+    """Mark candidates selected: ``{candidate_id: (split, selected_as)}``.
 
-    The stored reason becomes ``"<why>: <origin>"`` (e.g. ``uncertain: guard``), so why a frame
-    was kept by its walker is not lost when it is selected.
+    ``split`` is ``train`` or ``validation``; ``selected_as`` one of ``CANDIDATE_SELECTIONS``
+    (``seed``, ``held-out``, ``uncertain``, ``random``). Why the walker kept the frame stays in
+    ``origin``.
     """
-    for candidate_id, (split, why) in picks.items():
+    for candidate_id, (split, selected_as) in picks.items():
         candidate = session.get(Candidate, candidate_id)
         if candidate is None:
             continue
-        origin = candidate.reason
         candidate.selected = True
         candidate.split = split
-        candidate.reason = why if origin in (None, why) else f"{why}: {origin}"
+        candidate.selected_as = selected_as
+
+
+def add_start_structures(session: Session, campaign_id: int, frames: Sequence[Atoms]) -> list[int]:
+    """Store a campaign's start structures once (a second call keeps the first); return structure ids."""
+    stored = start_structure_ids(session, campaign_id)
+    if stored:
+        return stored
+    ids = add_structures(session, frames)
+    session.add_all(CampaignStart(campaign_id=campaign_id, position=i, structure_id=sid) for i, sid in enumerate(ids))
+    session.flush()
+    return ids
+
+
+def start_structure_ids(session: Session, campaign_id: int) -> list[int]:
+    """The structure ids of a campaign's start structures, in order (empty before they are stored)."""
+    return list(session.scalars(
+        select(CampaignStart.structure_id).where(CampaignStart.campaign_id == campaign_id)
+        .order_by(CampaignStart.position)
+    ))
 
 
 def generation_calculations(session: Session, generation_id: int, level: LevelOfTheory) -> dict[int, int]:

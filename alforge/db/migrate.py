@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -49,11 +50,30 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database up to ``revision`` (default: the newest)."""
-    with engine.begin() as conn:
-        command.upgrade(alembic_config(conn), revision)
+    _migrate(engine, command.upgrade, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate the database down to ``revision`` (``"base"`` drops every alforge table)."""
-    with engine.begin() as conn:
-        command.downgrade(alembic_config(conn), revision)
+    _migrate(engine, command.downgrade, revision)
+
+
+def _migrate(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    """Run ``step`` in one transaction; on SQLite with foreign keys off while tables are rebuilt.
+
+    SQLite alters a table by copying it and dropping the original, and dropping a table that others
+    reference ``ON DELETE CASCADE`` deletes their rows when foreign keys are enforced (SQLite's
+    documented procedure for such changes turns them off first; the pragma is ignored inside a
+    transaction, hence outside ``begin``).
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection  # outside SQLAlchemy's BEGIN (see _sqlite_begin)
+        if sqlite:
+            raw.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                step(alembic_config(conn), revision)
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]

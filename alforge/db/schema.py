@@ -5,12 +5,16 @@ Science data lives here and nowhere else: a campaign can always be resumed from 
 Tables
 ------
 campaigns      one per campaign (unique name, spec, state, level of theory)
-generations    one per learning iteration of a campaign (state, timings, metrics)
+campaign_starts the start structures of a campaign, ingested when it starts (resume needs no file)
+generations    one per learning iteration of a campaign (state, its plan, timings, metrics)
 structures     geometries, deduplicated by a canonical content hash (1e-6 Å)
 calculations   reference results: one per (structure, level of theory)
 models         fitted potentials: artifact, checksum, training calculation ids
 md_runs        exploration walkers of a generation: budget, confident steps, why they stopped, where they ended
-candidates     explored frames of a generation: uncertainty, selected or not and why, split
+candidates     explored frames of a generation: uncertainty, why kept, selected or not and as what, split
+
+States, statuses and the candidates' categories are checked by the database (``CHECK``
+constraints over the tuples below); columns with a unit carry it in their name.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -38,9 +43,12 @@ from alforge.db.array_type import NumpyArray
 __all__ = [
     "CALCULATION_STATUSES",
     "CAMPAIGN_STATES",
+    "CANDIDATE_ORIGINS",
+    "CANDIDATE_SELECTIONS",
     "Base",
     "Calculation",
     "Campaign",
+    "CampaignStart",
     "Candidate",
     "Generation",
     "MDRun",
@@ -52,6 +60,15 @@ __all__ = [
 CAMPAIGN_STATES = ("created", "running", "converged", "stopped", "failed")
 GENERATION_STATES = ("running", "complete", "failed")
 CALCULATION_STATUSES = ("pending", "ok", "failed", "quarantined")
+SPLITS = ("train", "validation")
+CANDIDATE_ORIGINS = ("seed", "sampled", "uncertain", "beyond", "guard")  # why a frame was kept
+CANDIDATE_SELECTIONS = ("seed", "held-out", "uncertain", "random")  # why a kept frame was labelled
+
+
+def one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    """``CHECK (column IN values)`` (NULL passes), named ``name``."""
+    listed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IS NULL OR {column} IN ({listed})", name=name)
 
 
 def utcnow() -> datetime:
@@ -67,6 +84,7 @@ class Base(DeclarativeBase):
 
 class Campaign(Base):
     __tablename__ = "campaigns"
+    __table_args__ = (one_of("state", CAMPAIGN_STATES, "ck_campaigns_state"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -82,15 +100,39 @@ class Campaign(Base):
     )
 
 
+class CampaignStart(Base):
+    """A start structure of a campaign (revision 0004): walkers and seeds read these, not the spec's file."""
+
+    __tablename__ = "campaign_starts"
+    __table_args__ = (UniqueConstraint("campaign_id", "position", name="uq_campaign_start_position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structures.id"))
+
+
 class Generation(Base):
     __tablename__ = "generations"
-    __table_args__ = (UniqueConstraint("campaign_id", "index", name="uq_generation_index"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "index", name="uq_generation_index"),
+        one_of("state", GENERATION_STATES, "ck_generations_state"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     index: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(20), default="running")
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The plan (revision 0004), resolved once before the walkers start; NULL until then and for
+    # generation 0. Explore, select, evaluate and the dashboard read it; none recomputes it.
+    threshold_eV_per_A: Mapped[float | None] = mapped_column(Float, nullable=True)
+    upper_eV_per_A: Mapped[float | None] = mapped_column(Float, nullable=True)
+    kappa: Mapped[float | None] = mapped_column(Float, nullable=True)
+    kappa_frames: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    threshold_source: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    label_budget: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    held_out_budget: Mapped[int | None] = mapped_column(Integer, nullable=True)
     timings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     flow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -116,7 +158,10 @@ class Structure(Base):
 
 class Calculation(Base):
     __tablename__ = "calculations"
-    __table_args__ = (UniqueConstraint("structure_id", "level_hash", name="uq_calculation_level"),)
+    __table_args__ = (
+        UniqueConstraint("structure_id", "level_hash", name="uq_calculation_level"),
+        one_of("status", CALCULATION_STATUSES, "ck_calculations_status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     structure_id: Mapped[int] = mapped_column(ForeignKey("structures.id"), index=True)
@@ -172,7 +217,7 @@ class MDRun(Base):
     start_structure_id: Mapped[int | None] = mapped_column(ForeignKey("structures.id"), nullable=True)
     steps_done: Mapped[int] = mapped_column(Integer, default=0)
     stop_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    max_uncertainty: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_uncertainty_eV_per_A: Mapped[float | None] = mapped_column(Float, nullable=True)
     wall_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     uncertainties: Mapped[np.ndarray | None] = mapped_column(NumpyArray, nullable=True)
     # Added in revision 0003 (walkers that continue across generations; nullable for older rows).
@@ -198,6 +243,9 @@ class Candidate(Base):
     __table_args__ = (
         UniqueConstraint("generation_id", "structure_id", name="uq_candidate_structure"),
         Index("ix_candidates_generation_selected", "generation_id", "selected"),
+        one_of("origin", CANDIDATE_ORIGINS, "ck_candidates_origin"),
+        one_of("selected_as", CANDIDATE_SELECTIONS, "ck_candidates_selected_as"),
+        one_of("split", SPLITS, "ck_candidates_split"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -206,9 +254,10 @@ class Candidate(Base):
     md_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("md_runs.id", ondelete="SET NULL"), nullable=True
     )
-    uncertainty: Mapped[float | None] = mapped_column(Float, nullable=True)
+    uncertainty_eV_per_A: Mapped[float | None] = mapped_column(Float, nullable=True)  # largest per-atom force std
     selected: Mapped[bool] = mapped_column(Boolean, default=False)
-    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    origin: Mapped[str | None] = mapped_column(String(20), nullable=True)  # CANDIDATE_ORIGINS
+    selected_as: Mapped[str | None] = mapped_column(String(20), nullable=True)  # CANDIDATE_SELECTIONS
     split: Mapped[str | None] = mapped_column(String(20), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -83,11 +83,13 @@ def generation(
         0.0, timings["total_s"] - timings.get("training_s", 0.0) - timings["md_s"] - timings["oracle_s"]
     )
     steps.finish_generation(db, campaign_id, generation_id, metrics, timings, state, reason)
-    _publish(name, index, metrics, timings, reason)
+    _publish(name, index, metrics, timings, reason, steps.generation_plan(db, generation_id))
     return {"state": state, "reason": reason, "metrics": metrics, "timings": timings}
 
 
-def _publish(name: str, index: int, metrics: dict[str, Any], timings: dict[str, float], reason: str) -> None:
+def _publish(
+    name: str, index: int, metrics: dict[str, Any], timings: dict[str, float], reason: str, plan: steps.Plan | None
+) -> None:
     def fmt(value: Any) -> str:
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -105,7 +107,8 @@ def _publish(name: str, index: int, metrics: dict[str, Any], timings: dict[str, 
         ("simulated time per walker, campaign (ps)", metrics.get("walker_ps")),
         ("simulated time, campaign total (ps)", metrics.get("simulated_ps_total")),
         ("threshold / trust ceiling (eV/Å)",
-         f"{fmt(metrics.get('threshold_eV_per_A'))} / {fmt(metrics.get('upper_eV_per_A'))}"),
+         "-" if plan is None else f"{fmt(plan.threshold_eV_per_A)} / {fmt(plan.upper_eV_per_A)}"),
+        ("threshold from", "-" if plan is None else plan.threshold_source),
         ("rewinds beyond the trust window", metrics.get("rewinds")),
         ("walker stops", metrics.get("walker_stops")),
         *[(f"time: {k}", v) for k, v in timings.items()],

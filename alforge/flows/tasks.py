@@ -39,7 +39,7 @@ def seed(campaign_id: int, generation_id: int, index: int) -> int:
 @task(retries=2, retry_delay_seconds=1, task_run_name="plan-g{index}")
 def plan(campaign_id: int, generation_id: int, model_id: int, index: int) -> float:
     """Resolve the generation's uncertainty threshold once (eV/Å) before its walkers start."""
-    return float(steps.plan_step(database(), campaign_id, generation_id, model_id)["threshold_eV_per_A"])
+    return steps.plan_step(database(), campaign_id, generation_id, model_id).threshold_eV_per_A
 
 
 @task(retries=1, retry_delay_seconds=1, task_run_name="walker-{walker}-g{index}")

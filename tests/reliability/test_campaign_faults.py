@@ -106,12 +106,12 @@ def test_exploding_md_stops_the_walker_and_its_frame_is_labelled(e2e_db: Databas
     with e2e_db.session(readonly=True) as session:
         stops = session.scalars(select(MDRun.stop_reason)).all()
         guard_frames = session.execute(
-            select(Candidate.reason, Calculation.status)
+            select(Candidate.selected_as, Calculation.status)
             .join(Calculation, Calculation.structure_id == Candidate.structure_id)
-            .where(Candidate.reason.endswith("guard"))
+            .where(Candidate.origin == "guard")
         ).all()
     assert stops
     assert all(reason.startswith("guard: atoms") for reason in stops)
     assert guard_frames  # the frame where MD blew up was kept, selected and sent to the oracle
-    assert all(reason == "uncertain: guard" for reason, _ in guard_frames)
+    assert all(selected_as == "uncertain" for selected_as, _ in guard_frames)
     assert {status for _, status in guard_frames} <= {"ok", "quarantined"}
