@@ -57,7 +57,7 @@ def expected(db: Database, name: str) -> dict[str, Any]:
                     "tally": tally,
                     "metrics": dict(generation.metrics),
                     "timings": dict(generation.timings),
-                    "threshold": generation.settings.get("threshold_eV_per_A"),
+                    "threshold": generation.threshold_eV_per_A,
                     "checks": checks,
                     "stops": Counter(r.stop_reason for r in runs),
                     "simulated_ps": sum(r.steps_done * (r.timestep_fs or 0.0) for r in runs) / 1000.0,
