@@ -113,7 +113,8 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
         metrics.update(jsonable(evaluate(model, frames)))
         errors, stds = _held_out_errors(model, [f for f in frames if f.info["calculation_id"] in own_ids])
         metrics["held_out_own"] = [[float(e), float(m)] for e, m in zip(errors, stds, strict=True)]
-        checks = [r.uncertainties for r in runs if r.uncertainties is not None and len(r.uncertainties)]
+        checks = [r.uncertainties_eV_per_A for r in runs
+                  if r.uncertainties_eV_per_A is not None and len(r.uncertainties_eV_per_A)]
         if checks:
             metrics["estimated_force_mae_eV_per_A"] = estimate_force_mae_eV_per_A(errors, stds, np.concatenate(checks))
     return metrics

@@ -272,7 +272,7 @@ def add_demo_generation(
                 "stop_reason": reason,
                 "max_uncertainty_eV_per_A": float(values.max()),
                 "wall_time_s": 0.02 * values.size,
-                "uncertainties": values,
+                "uncertainties_eV_per_A": values,
                 "created_at": started,
             }
             for w, (reason, values) in enumerate(walker_data)

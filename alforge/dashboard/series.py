@@ -139,7 +139,7 @@ def labels(session: Session, name: str, limit: int = 100) -> dict[str, Any]:
 def uncertainty(session: Session, name: str) -> dict[str, Any]:
     """Distribution of the explored frames' uncertainty (max force std, eV/Å) per generation.
 
-    The values are every walker's per-check uncertainties (``md_runs.uncertainties``); each
+    The values are every walker's per-check uncertainties (``md_runs.uncertainties_eV_per_A``); each
     generation is summarised as a box (``min``, ``q1``, ``median``, ``q3``, ``max``, plus
     ``mean``, ``p95``, ``n`` and ``above_threshold``, the fraction of checks over its threshold).
     ``threshold`` lists the selection threshold of every generation that has one.
@@ -148,9 +148,9 @@ def uncertainty(session: Session, name: str) -> dict[str, Any]:
     rows = generation_rows(session, ref)
     by_generation: dict[int, list[np.ndarray]] = {}
     for index, values in session.execute(
-        select(Generation.index, MDRun.uncertainties)
+        select(Generation.index, MDRun.uncertainties_eV_per_A)
         .join(Generation, Generation.id == MDRun.generation_id)
-        .where(Generation.campaign_id == ref.id, MDRun.uncertainties.is_not(None))
+        .where(Generation.campaign_id == ref.id, MDRun.uncertainties_eV_per_A.is_not(None))
     ):
         by_generation.setdefault(index, []).append(np.asarray(values, dtype=float).ravel())
     thresholds = {row.index: threshold_of(row) for row in rows}

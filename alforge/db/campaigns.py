@@ -139,7 +139,7 @@ def record_walker(
         stop_reason=stop_reason,
         max_uncertainty_eV_per_A=finite,
         wall_time_s=wall_time_s,
-        uncertainties=np.asarray(uncertainties, dtype="<f8"),
+        uncertainties_eV_per_A=np.asarray(uncertainties, dtype="<f8"),
         steps_budget=steps_budget,
         confident_steps=confident_steps,
         rewinds=rewinds,

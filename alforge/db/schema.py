@@ -219,7 +219,7 @@ class MDRun(Base):
     stop_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     max_uncertainty_eV_per_A: Mapped[float | None] = mapped_column(Float, nullable=True)
     wall_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)
-    uncertainties: Mapped[np.ndarray | None] = mapped_column(NumpyArray, nullable=True)
+    uncertainties_eV_per_A: Mapped[np.ndarray | None] = mapped_column(NumpyArray, nullable=True)  # m at every check
     # Added in revision 0003 (walkers that continue across generations; nullable for older rows).
     steps_budget: Mapped[int | None] = mapped_column(Integer, nullable=True)
     confident_steps: Mapped[int | None] = mapped_column(Integer, nullable=True)

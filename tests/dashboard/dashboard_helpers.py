@@ -49,7 +49,7 @@ def expected(db: Database, name: str) -> dict[str, Any]:
                 if calculation.status == "ok":
                     tally[f"ok_{candidate.split}"] += 1
             runs = list(session.scalars(select(MDRun).where(MDRun.generation_id == generation.id)))
-            checks = np.concatenate([r.uncertainties for r in runs]) if runs else np.zeros(0)
+            checks = np.concatenate([r.uncertainties_eV_per_A for r in runs]) if runs else np.zeros(0)
             generations.append(
                 {
                     "index": generation.index,

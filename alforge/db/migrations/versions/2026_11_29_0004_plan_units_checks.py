@@ -4,8 +4,8 @@
   ``kappa_frames``, ``threshold_source``, ``label_budget``, ``held_out_budget`` (copied from the
   ``settings["plan"]`` JSON that revision 0003's code wrote);
 - ``campaign_starts`` holds each campaign's start structures (filled when a campaign next starts);
-- ``md_runs.max_uncertainty`` → ``max_uncertainty_eV_per_A``, ``candidates.uncertainty`` →
-  ``uncertainty_eV_per_A``;
+- ``md_runs.max_uncertainty`` → ``max_uncertainty_eV_per_A``, ``md_runs.uncertainties`` →
+  ``uncertainties_eV_per_A``, ``candidates.uncertainty`` → ``uncertainty_eV_per_A``;
 - ``candidates.reason`` (``"uncertain: guard"`` packed two ideas) → ``origin`` (why the walker
   kept the frame) and ``selected_as`` (why it was labelled);
 - ``CHECK`` constraints on campaign and generation states, calculation statuses, candidate
@@ -88,6 +88,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("md_runs") as batch:
         batch.alter_column("max_uncertainty", new_column_name="max_uncertainty_eV_per_A")
+        batch.alter_column("uncertainties", new_column_name="uncertainties_eV_per_A")
 
     with op.batch_alter_table("candidates") as batch:
         batch.alter_column("uncertainty", new_column_name="uncertainty_eV_per_A")
@@ -130,6 +131,7 @@ def downgrade() -> None:
         batch.alter_column("uncertainty_eV_per_A", new_column_name="uncertainty")
     with op.batch_alter_table("md_runs") as batch:
         batch.alter_column("max_uncertainty_eV_per_A", new_column_name="max_uncertainty")
+        batch.alter_column("uncertainties_eV_per_A", new_column_name="uncertainties")
     op.drop_index("ix_campaign_starts_campaign_id", table_name="campaign_starts")
     op.drop_table("campaign_starts")
     with op.batch_alter_table("generations") as batch:
