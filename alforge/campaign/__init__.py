@@ -33,11 +33,11 @@ from alforge.campaign.context import (
 )
 from alforge.campaign.evaluate import evaluate_step, phase_times
 from alforge.campaign.explore import explore_step
-from alforge.campaign.label import label_step
+from alforge.campaign.label import label_step, mark_failed
 from alforge.campaign.plan import Plan, generation_plan, plan_step
 from alforge.campaign.seed import seed_step
 from alforge.campaign.select import select_step
-from alforge.campaign.state import decide, finish_generation, finished_state
+from alforge.campaign.state import decide, finish_generation, finished_state, record_flow_run
 from alforge.campaign.train import train_step
 
 __all__ = [
@@ -52,9 +52,11 @@ __all__ = [
     "generation_plan",
     "label_step",
     "load_context",
+    "mark_failed",
     "open_generation",
     "phase_times",
     "plan_step",
+    "record_flow_run",
     "resume_campaign",
     "seed_step",
     "select_step",

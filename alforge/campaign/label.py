@@ -7,7 +7,7 @@ from alforge.db import Calculation, Database, Structure
 from alforge.db.calculations import finish_calculation, start_calculation
 from alforge.db.structures import atoms_from_row
 
-__all__ = ["label_step"]
+__all__ = ["label_step", "mark_failed"]
 
 
 def label_step(db: Database, campaign_id: int, calculation_id: int) -> str:
@@ -40,3 +40,8 @@ def label_step(db: Database, campaign_id: int, calculation_id: int) -> str:
         )
     return result.status
 
+
+def mark_failed(db: Database, calculation_id: int, error: str) -> None:
+    """Record that a label task failed outside the oracle (it is retried when the campaign resumes)."""
+    with db.session() as session:
+        finish_calculation(session, calculation_id, status="failed", error=error[:500])

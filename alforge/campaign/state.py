@@ -13,11 +13,12 @@ from sqlalchemy import select
 from alforge.campaign.context import load_context
 from alforge.campaign.decide import GenerationVerdict
 from alforge.campaign.decide import decide as rule
+from alforge.campaign.evaluate import phase_times
 from alforge.db import Calculation, Campaign, Candidate, Database, Generation
 from alforge.db import campaigns as store
 from alforge.db.exchange import campaign_calculation_ids
 
-__all__ = ["decide", "finish_generation", "finished_state"]
+__all__ = ["decide", "finish_generation", "finished_state", "record_flow_run"]
 
 
 def _verdicts(db: Database, campaign_id: int) -> list[Any]:
@@ -76,10 +77,16 @@ def finished_state(db: Database, campaign_id: int) -> tuple[str, str] | None:
 
 
 def finish_generation(
-    db: Database, campaign_id: int, generation_id: int, metrics: dict[str, Any], timings: dict[str, Any],
-    state: str, reason: str,
-) -> None:
-    """Close the generation and set the campaign's state."""
+    db: Database, campaign_id: int, generation_id: int, metrics: dict[str, Any], state: str, reason: str,
+    *, training_s: float, total_s: float,
+) -> dict[str, float]:
+    """Close the generation with its metrics and timings, set the campaign's state; return the timings.
+
+    The science time comes from database timestamps (:func:`alforge.campaign.evaluate.phase_times`);
+    orchestration is what the generation's wall time leaves after training, MD and the oracle.
+    """
+    timings = {"training_s": training_s, **phase_times(db, generation_id), "total_s": total_s}
+    timings["orchestration_s"] = max(0.0, total_s - training_s - timings["md_s"] - timings["oracle_s"])
     with db.session() as session:
         store.finish_generation(
             session, generation_id, metrics={**metrics, "decision": reason, "state": state}, timings=timings,
@@ -89,4 +96,12 @@ def finish_generation(
         if campaign is not None:
             campaign.state = state
             campaign.message = None if state == "running" else reason
+    return timings
 
+
+def record_flow_run(db: Database, generation_id: int, flow_run_id: str | None) -> None:
+    """Remember which workflow run (a Prefect flow run id) worked on a generation."""
+    with db.session() as session:
+        generation = session.get(Generation, generation_id)
+        if generation is not None:
+            generation.flow_run_id = flow_run_id

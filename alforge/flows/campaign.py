@@ -19,8 +19,6 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from alforge import campaign as steps
 from alforge.config import CampaignSpec
-from alforge.db import Generation
-from alforge.db.calculations import finish_calculation
 from alforge.flows import tasks
 from alforge.flows.limits import ensure_oracle_limits
 
@@ -43,46 +41,36 @@ def _task_runner(spec: CampaignSpec) -> Any:
 def generation(
     campaign_id: int, generation_id: int, index: int, name: str, limits: list[str] | None = None
 ) -> dict[str, Any]:
-    """One learning iteration; returns its metrics, timings and decision."""
+    """One learning iteration: train → plan → explore → select → label → evaluate → decide."""
     db = tasks.database()
     ctx = steps.load_context(db, campaign_id)
-    with db.session() as session:
-        row = session.get(Generation, generation_id)
-        if row is not None:
-            row.flow_run_id = str(flow_run.id) if flow_run.id else None
+    steps.record_flow_run(db, generation_id, str(flow_run.id) if flow_run.id else None)
     began = time.perf_counter()
-    timings: dict[str, float] = {}
-    model_id: int | None = None
+    training_s, model_id = 0.0, None
     if index == 0:
         tasks.seed(campaign_id, generation_id, index)
     else:
-        t = time.perf_counter()
         model_id = tasks.train(campaign_id, generation_id, index)
-        timings["training_s"] = time.perf_counter() - t
+        training_s = time.perf_counter() - began
         if model_id is not None:
             tasks.plan(campaign_id, generation_id, model_id, index)
             walkers = [
                 tasks.explore.submit(campaign_id, generation_id, model_id, w, index)
                 for w in range(ctx.spec.exploration.walkers)
             ]
-            failed = [r for r in _results(walkers) if isinstance(r, BaseException)]
-            for error in failed:
+            for error in (r for r in _results(walkers) if isinstance(r, BaseException)):
                 get_run_logger().warning("walker failed: %s", error)
     calculation_ids = tasks.select(campaign_id, generation_id, model_id, index)
     labels = [tasks.label.submit(campaign_id, cid, limits) for cid in calculation_ids]
     for cid, outcome in zip(calculation_ids, _results(labels), strict=True):
         if isinstance(outcome, BaseException):
-            with db.session() as session:
-                finish_calculation(session, cid, status="failed", error=f"label task failed: {outcome}"[:500])
+            steps.mark_failed(db, cid, f"label task failed: {outcome}")
     metrics = tasks.evaluate(campaign_id, generation_id, model_id, index)
     state, reason = steps.decide(db, campaign_id, metrics, index)
-    science = steps.phase_times(db, generation_id)
-    timings.update(md_s=science["md_s"], oracle_s=science["oracle_s"], oracle_busy_s=science["oracle_busy_s"])
-    timings["total_s"] = time.perf_counter() - began
-    timings["orchestration_s"] = max(
-        0.0, timings["total_s"] - timings.get("training_s", 0.0) - timings["md_s"] - timings["oracle_s"]
+    timings = steps.finish_generation(
+        db, campaign_id, generation_id, metrics, state, reason,
+        training_s=training_s, total_s=time.perf_counter() - began,
     )
-    steps.finish_generation(db, campaign_id, generation_id, metrics, timings, state, reason)
     _publish(name, index, metrics, timings, reason, steps.generation_plan(db, generation_id))
     return {"state": state, "reason": reason, "metrics": metrics, "timings": timings}
 
