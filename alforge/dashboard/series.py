@@ -6,11 +6,12 @@ fixed handful of SQL statements whatever the number of generations or candidates
 
 Example
 -------
->>> from alforge.db import Database
->>> from alforge.dashboard.demo_data import DemoShape, add_demo_campaign
+>>> from alforge.db import Campaign, Database, Generation
 >>> db = Database("sqlite:///:memory:")
 >>> with db.session() as session:
-...     _ = add_demo_campaign(session, "demo", DemoShape(generations=3))
+...     session.add(Campaign(name="demo", spec={}, generations=[
+...         Generation(index=i, metrics={"labels_total": 12 * (i + 1), "force_mae_eV_per_A": 0.3 / (i + 1)})
+...         for i in range(3)]))
 >>> with db.session(readonly=True) as session:
 ...     learning_curve(session, "demo")["labels"]
 [12, 24, 36]
