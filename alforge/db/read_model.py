@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from alforge.db.schema import Campaign, Generation
@@ -68,7 +68,7 @@ def campaign_ref(session: Session, name: str, *, listed_by: str = "`alforge stat
     return CampaignRef(row.id, name, row.level_hash, row.spec or {})
 
 
-def campaign_rows(session: Session, name: str | None = None) -> list[Row[Any]]:
+def campaign_rows(session: Session, name: str | None = None) -> list[Any]:
     """Every campaign (or the one called ``name``; none if absent), oldest first, as column rows.
 
     Columns: ``id``, ``name``, ``state``, ``message``, ``spec``, ``level_hash``, ``created_at``,
@@ -83,8 +83,10 @@ def campaign_rows(session: Session, name: str | None = None) -> list[Row[Any]]:
     return list(session.execute(query))
 
 
-def generation_rows(session: Session, campaign_id: int) -> list[Row[Any]]:
+def generation_rows(session: Session, campaign_id: int) -> list[Any]:
     """The campaign's generations in index order, as column rows.
+
+    Typed ``Any``, not ``Row``: the column ``index`` would be read as the tuple method ``Row.index``.
 
     Columns: ``id``, ``index``, ``state``, ``settings``, ``timings``, ``metrics``,
     ``flow_run_id``, ``started_at``, ``finished_at``.
