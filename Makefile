@@ -1,20 +1,38 @@
 # The two Quick-start commands are `make run` and `make test`; both set everything up first.
-.PHONY: setup run test lint bench compose-smoke
+# `make lint` (ruff, mypy) and `make doctest` (the `>>>` examples in alforge/) are part of `make test`
+# and run first, so a style or type error fails in a minute, not after the suite.
+.PHONY: setup run test lint doctest bench compose-smoke
 
 VENV := .venv/bin
+
+# Doctests of alforge/models whose examples mark only their first line `# doctest: +SKIP`, so the
+# later lines run and fail (NameError). Left to the models re-layout of issue 16, which owns
+# those files; delete each entry once it passes.
+DOCTESTS_PENDING := \
+	alforge/models/__init__.py::alforge.models \
+	alforge/models/committee_potential.py::alforge.models.committee_potential \
+	alforge/models/gp_potential.py::alforge.models.gp_potential \
+	alforge/models/local_cutoff.py::alforge.models.local_cutoff \
+	alforge/models/local_gp_potential.py::alforge.models.local_gp_potential
 
 setup:
 	@scripts/setup.sh run
 
-run:
-	@scripts/setup.sh run
+run: setup
 	$(VENV)/alforge run examples/water.toml
+
+lint: setup
+	$(VENV)/ruff check alforge tests benchmarks
+	$(VENV)/python -m mypy alforge
+
+doctest: setup
+	$(VENV)/python -m pytest -q -p no:cacheprovider --doctest-modules alforge --ignore=alforge/db/migrations \
+		$(addprefix --deselect=,$(DOCTESTS_PENDING))
 
 # ALFORGE_COMPOSE_SMOKE=ci (the default here) adds the short compose smoke test, which installs and
 # starts Docker if missing (docs/service.md); ALFORGE_COMPOSE_SMOKE= skips it.
-test:
+test: lint doctest
 	@scripts/setup.sh test
-	$(VENV)/ruff check alforge tests benchmarks
 	ALFORGE_COMPOSE_SMOKE=$${ALFORGE_COMPOSE_SMOKE-ci} $(VENV)/python -m pytest
 
 bench:

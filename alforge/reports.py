@@ -1,4 +1,8 @@
-"""Campaign status reports from the database (plain data, rendered by the CLI with rich)."""
+"""Campaign status reports from the database (plain data, rendered by the CLI with rich).
+
+The rows come from the status read model the dashboard reads too, :mod:`alforge.db.read_model`,
+and the label counts from :func:`alforge.db.labels.label_counts_by_generation`.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +10,19 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select
 
-from alforge.db import Calculation, Campaign, Candidate, Database, Generation
-from alforge.errors import AlforgeError
+from alforge.db import Database
+from alforge.db.labels import label_counts_by_generation
+from alforge.db.read_model import CampaignNotFoundError, campaign_rows, generation_rows
 
 __all__ = ["campaign_status", "render_status"]
 
 
-def _generation_rows(session: Any, campaign: Campaign) -> list[dict[str, Any]]:
-    counts = session.execute(
-        select(Candidate.generation_id, Calculation.status, func.count())
-        .join(Calculation, Calculation.structure_id == Candidate.structure_id)
-        .join(Generation, Generation.id == Candidate.generation_id)
-        .where(
-            Generation.campaign_id == campaign.id,
-            Candidate.selected.is_(True),
-            Calculation.level_hash == campaign.level_hash,
-        )
-        .group_by(Candidate.generation_id, Calculation.status)
-    )
-    by_generation: dict[int, dict[str, int]] = {}
-    for generation_id, status, n in counts:
-        by_generation.setdefault(generation_id, {})[status] = n
+def _generation_rows(session: Any, campaign: Any) -> list[dict[str, Any]]:
+    by_index = label_counts_by_generation(session, campaign.id, campaign.level_hash)
     rows = []
-    for generation in campaign.generations:
-        tally = by_generation.get(generation.id, {})
+    for generation in generation_rows(session, campaign.id):
+        tally = by_index.get(generation.index, {})
         rows.append(
             {
                 "index": generation.index,
@@ -49,16 +40,19 @@ def _generation_rows(session: Any, campaign: Campaign) -> list[dict[str, Any]]:
 
 
 def campaign_status(name: str | None = None, db: Database | None = None) -> dict[str, Any]:
-    """Status of one campaign (with its generations) or of every campaign."""
+    """Status of one campaign (with its generations) or of every campaign.
+
+    Raises
+    ------
+    CampaignNotFoundError
+        If ``name`` is given and no campaign has it.
+    """
     db = db or Database()
     with db.session(readonly=True) as session:
-        query = select(Campaign).order_by(Campaign.created_at)
-        if name is not None:
-            query = query.where(Campaign.name == name)
-        campaigns = list(session.scalars(query))
+        campaigns = campaign_rows(session, name)
         if name is not None and not campaigns:
             msg = f"no campaign named {name!r}; `alforge status` lists the campaigns"
-            raise AlforgeError(msg)
+            raise CampaignNotFoundError(msg)
         report = []
         for campaign in campaigns:
             generations = _generation_rows(session, campaign)

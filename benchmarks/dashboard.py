@@ -1,7 +1,7 @@
 """Dashboard response times on a large campaign database (target: every page and API endpoint ≤ 300 ms median).
 
 Builds a temporary SQLite database of 20 campaigns × 20 generations × 200 labels (synthetic rows
-from ``alforge.dashboard.demo_data``), serves the dashboard with uvicorn on a free local port,
+from ``tests.support.demo_data``), serves the dashboard with uvicorn on a free local port,
 and times each page and JSON endpoint over HTTP (requests rotate through the campaigns).
 
 Usage: python benchmarks/dashboard.py [--campaigns 20] [--generations 20] [--labels 200] [--requests 20]
@@ -19,10 +19,11 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repository root, for tests.support
 from _table import finish, print_table
 
 from alforge.dashboard import create_app, running_server
-from alforge.dashboard.demo_data import DemoShape, build_demo_database
+from tests.support.demo_data import DemoShape, build_demo_database
 
 TARGET_MEDIAN_MS = 300.0
 ENDPOINTS = (

@@ -15,12 +15,13 @@ import numpy as np
 from ase.build import molecule
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repository root, for tests.support
 from _table import finish, print_table
 
 from alforge.data import labelled
 from alforge.db import Database, store_labelled
 from alforge.oracles.level_of_theory import LevelOfTheory
-from alforge.testing.postgres import PostgresServer
+from tests.support.postgres import PostgresServer
 
 TARGET_PER_S = 2000.0
 

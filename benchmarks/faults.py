@@ -1,8 +1,8 @@
 """Faults injected into real campaigns, and what they cost: labels lost and duplicate oracle calls.
 
 Rows: oracle faults (a SIGKILLed worker, a wall-time kill, an unconverged SCF, an exception inside
-PySCF: real faults, on every third calculation, from alforge.testing.faulty_oracle); SIGKILL of
-the whole `alforge run` process in each loop phase followed by a resume (alforge.testing.crash).
+PySCF: real faults, on every third calculation, from tests.support.faulty_oracle); SIGKILL of
+the whole `alforge run` process in each loop phase followed by a resume (tests.support.crash).
 Targets: every campaign completes, 0 labels lost, 0 duplicate oracle calls.
 
 Usage: python benchmarks/faults.py [--kills N]
@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repository root, for tests.support
 from _table import finish, print_table
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
@@ -28,7 +29,7 @@ from sqlalchemy import select
 from alforge import Campaign, CampaignSpec
 from alforge.db import Calculation, Database
 from alforge.oracles.registry import register_oracle
-from alforge.testing.crash import PHASES, crash_and_resume
+from tests.support.crash import PHASES, crash_and_resume
 
 SPEC = {
     "seed": 7,
@@ -65,7 +66,7 @@ device = "cpu"
 
 
 def oracle_faults(folder: Path) -> tuple[list[str], bool, int]:
-    register_oracle("faulty-pyscf", "alforge.testing.faulty_oracle:FaultyOracle")
+    register_oracle("faulty-pyscf", "tests.support.faulty_oracle:FaultyOracle")
     url = f"sqlite:///{folder / 'oracle.db'}"
     os.environ["ALFORGE_HOME"] = str(folder / "home")
     spec = CampaignSpec.from_dict({**SPEC, "name": "faulty",

@@ -35,10 +35,12 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repository root, for tests.support
 from _table import finish, print_table
 
 from alforge.models.local_gp_potential import LocalGPPotential
-from alforge.models.local_reference_potentials import (
+from alforge.oracles import Oracle
+from tests.support.reference_potentials import (
     ARGON_EPSILON_EV,
     ARGON_SIGMA_A,
     labelled_by,
@@ -47,7 +49,6 @@ from alforge.models.local_reference_potentials import (
     stillinger_weber_calculator,
     stillinger_weber_oracle,
 )
-from alforge.oracles import Oracle
 
 KCAL_PER_MOL_PER_EV = 23.060548
 LJ_CUTOFF_A = 2.5 * ARGON_SIGMA_A

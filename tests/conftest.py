@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from alforge.testing.postgres import PostgresServer, PostgresUnavailableError
+from tests.support.postgres import PostgresServer, PostgresUnavailableError
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Prefect: a private home (its own SQLite API database) for the test session, no telemetry, quiet.

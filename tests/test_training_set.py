@@ -13,7 +13,7 @@ from alforge.db import Database
 from alforge.db import campaigns as store
 from alforge.db.calculations import finish_calculation
 from alforge.oracles.level_of_theory import LevelOfTheory
-from alforge.testing.specs import water_spec
+from tests.support.specs import water_spec
 
 LEVEL = LevelOfTheory(code="test", method="HF", basis="sto-3g")
 

@@ -19,7 +19,7 @@ from alforge.campaign.decide import WalkerTally, md_confidence
 from alforge.db import Calculation, Candidate, Database, Generation, MDRun
 from alforge.db import campaigns as store
 from alforge.db.calculations import labelled_frames
-from alforge.db.exchange import campaign_calculation_ids
+from alforge.db.labels import campaign_calculation_ids
 
 __all__ = ["evaluate_step", "phase_times", "walker_times_ps"]
 

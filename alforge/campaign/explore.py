@@ -19,7 +19,7 @@ from alforge.campaign.plan import plan_step
 from alforge.db import Database, MDRun, Structure
 from alforge.db import campaigns as store
 from alforge.db.calculations import labelled_frames
-from alforge.db.exchange import campaign_calculation_ids
+from alforge.db.labels import campaign_calculation_ids
 from alforge.db.structures import add_structures, atoms_from_row
 
 __all__ = ["explore_step", "walker_start"]

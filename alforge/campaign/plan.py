@@ -21,7 +21,7 @@ from alforge.campaign.artifacts import load_model_record
 from alforge.campaign.calibration import calibrate_kappa, threshold_eV_per_A
 from alforge.campaign.context import get_generation, load_context
 from alforge.db import Database, Generation
-from alforge.db.exchange import campaign_calculation_ids
+from alforge.db.labels import campaign_calculation_ids
 
 __all__ = ["KAPPA_GENERATIONS", "Plan", "generation_plan", "plan_step", "stored_plan"]
 

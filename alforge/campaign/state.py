@@ -14,9 +14,9 @@ from alforge.campaign.context import load_context
 from alforge.campaign.decide import GenerationVerdict
 from alforge.campaign.decide import decide as rule
 from alforge.campaign.evaluate import phase_times
-from alforge.db import Calculation, Campaign, Candidate, Database, Generation
+from alforge.db import Campaign, Database, Generation
 from alforge.db import campaigns as store
-from alforge.db.exchange import campaign_calculation_ids
+from alforge.db.labels import campaign_calculation_ids, label_counts_by_campaign
 
 __all__ = ["decide", "finish_generation", "finished_state", "record_flow_run"]
 
@@ -40,22 +40,13 @@ def decide(db: Database, campaign_id: int, metrics: dict[str, Any], index: int) 
     """
     ctx = load_context(db, campaign_id)
     with db.session(readonly=True) as session:
-        all_ids = campaign_calculation_ids(session, campaign_id, split=None)
-        generation_ids = select(Generation.id).where(Generation.campaign_id == campaign_id)
-        tried = session.scalars(
-            select(Calculation.status)
-            .join(Candidate, Candidate.structure_id == Calculation.structure_id)
-            .where(
-                Candidate.generation_id.in_(generation_ids),
-                Candidate.selected.is_(True),
-                Calculation.level_hash == ctx.level.hash,
-            )
-        ).all()
+        labels_total = len(campaign_calculation_ids(session, campaign_id, split=None))
+        tried = label_counts_by_campaign(session, [campaign_id]).get(campaign_id, {})
     history = [v for v in _verdicts(db, campaign_id) if v.index < index]
     history.append(GenerationVerdict.from_metrics(index, metrics))
     decision = rule(
-        history, ctx.spec.stopping, labels_total=len(all_ids), tried=len(tried),
-        quarantined=sum(1 for status in tried if status == "quarantined"),
+        history, ctx.spec.stopping, labels_total=labels_total, tried=sum(tried.values()),
+        quarantined=tried.get("quarantined", 0),
     )
     return decision.state, decision.reason
 

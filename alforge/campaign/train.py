@@ -19,7 +19,7 @@ from alforge.campaign.context import CampaignContext, get_generation, jsonable, 
 from alforge.db import Database, Generation, ModelRecord
 from alforge.db import campaigns as store
 from alforge.db.calculations import labelled_frames
-from alforge.db.exchange import campaign_calculation_ids
+from alforge.db.labels import campaign_calculation_ids
 from alforge.errors import FitError, ModelError
 
 __all__ = ["train_step", "training_ids"]

@@ -1,7 +1,8 @@
 """Dashboard queries for campaigns as a whole: the list with state and progress, one campaign's detail.
 
 Every public function takes an open (read-only) session and returns plain dicts and lists of
-numbers, strings and ISO 8601 times. Counts are aggregated in SQL: each function runs a fixed
+numbers, strings and ISO 8601 times, built from the status read model that ``alforge status``
+reads too (:mod:`alforge.db.read_model`). Counts are aggregated in SQL: each function runs a fixed
 handful of statements, never one per campaign, generation or candidate. The per-generation
 plot series are in :mod:`alforge.dashboard.series`.
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from alforge.dashboard.links import flow_run_url, prefect_ui_base
@@ -29,14 +29,12 @@ from alforge.dashboard.rows import (
     campaign_path,
     campaign_ref,
     finite,
-    generation_rows,
     iso,
-    label_counts_by_generation,
-    selected_calculations,
     stopping_of,
     threshold_of,
 )
-from alforge.db import Calculation, Campaign, Generation
+from alforge.db.labels import label_counts_by_campaign, label_counts_by_generation
+from alforge.db.read_model import campaign_rows, generation_counts, generation_rows, latest_complete_metrics
 
 __all__ = ["campaign_detail", "campaign_summaries"]
 
@@ -67,59 +65,18 @@ def campaign_summaries(session: Session, name: str | None = None) -> list[dict[s
         generation budgets used; 1 once converged or stopped), the newest complete generation's
         ``force_mae_eV_per_A`` and ``energy_mae_eV``, ``created_at``, ``updated_at`` and ``url``.
     """
-    query = select(
-        Campaign.id, Campaign.name, Campaign.state, Campaign.message, Campaign.spec,
-        Campaign.created_at, Campaign.updated_at,
-    ).order_by(Campaign.created_at, Campaign.id)
-    if name is not None:
-        query = query.where(Campaign.name == name)
-    campaigns = session.execute(query).all()
+    campaigns = campaign_rows(session, name)
     if not campaigns:
         return []
     ids = [c.id for c in campaigns]
-
-    generation_counts = {
-        row.campaign_id: row
-        for row in session.execute(
-            select(
-                Generation.campaign_id,
-                func.count().label("n"),
-                func.sum(case((Generation.state == "complete", 1), else_=0)).label("complete"),
-            )
-            .where(Generation.campaign_id.in_(ids))
-            .group_by(Generation.campaign_id)
-        )
-    }
-    newest = (
-        select(Generation.campaign_id, func.max(Generation.index).label("index"))
-        .where(Generation.campaign_id.in_(ids), Generation.state == "complete")
-        .group_by(Generation.campaign_id)
-        .subquery()
-    )
-    latest_metrics = dict(
-        session.execute(
-            select(Generation.campaign_id, Generation.metrics).join(
-                newest, and_(Generation.campaign_id == newest.c.campaign_id, Generation.index == newest.c.index)
-            )
-        )
-        .tuples()
-        .all()
-    )
-    label_counts: dict[int, dict[str, int]] = {}
-    for campaign_id, status, n in session.execute(
-        selected_calculations(None, every_campaign=True)
-        .add_columns(Generation.campaign_id, Calculation.status, func.count())
-        .where(Generation.campaign_id.in_(ids))
-        .group_by(Generation.campaign_id, Calculation.status)
-    ):
-        label_counts.setdefault(campaign_id, {})[status] = n
+    generation_counts_of = generation_counts(session, ids)
+    latest_metrics = latest_complete_metrics(session, ids)
+    label_counts = label_counts_by_campaign(session, ids)
 
     summaries = []
     for c in campaigns:
         counts = label_counts.get(c.id, {})
-        generations = generation_counts.get(c.id)
-        n_generations = generations.n if generations else 0
-        complete = int(generations.complete or 0) if generations else 0
+        n_generations, complete = generation_counts_of.get(c.id, (0, 0))
         stopping = stopping_of(c.spec or {})
         metrics = latest_metrics.get(c.id) or {}
         labels_done = counts.get("ok", 0)
@@ -166,10 +123,10 @@ def campaign_detail(session: Session, name: str) -> dict[str, Any]:
     """
     ref = campaign_ref(session, name)
     summary = campaign_summaries(session, name)[0]
-    counts = label_counts_by_generation(session, ref)
+    counts = label_counts_by_generation(session, ref.id, ref.level_hash)
     base = prefect_ui_base()
     generations = []
-    for row in generation_rows(session, ref):
+    for row in generation_rows(session, ref.id):
         tally = counts.get(row.index, {})
         metrics = row.metrics or {}
         generations.append(

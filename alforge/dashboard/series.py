@@ -6,11 +6,12 @@ fixed handful of SQL statements whatever the number of generations or candidates
 
 Example
 -------
->>> from alforge.db import Database
->>> from alforge.dashboard.demo_data import DemoShape, add_demo_campaign
+>>> from alforge.db import Campaign, Database, Generation
 >>> db = Database("sqlite:///:memory:")
 >>> with db.session() as session:
-...     _ = add_demo_campaign(session, "demo", DemoShape(generations=3))
+...     session.add(Campaign(name="demo", spec={}, generations=[
+...         Generation(index=i, metrics={"labels_total": 12 * (i + 1), "force_mae_eV_per_A": 0.3 / (i + 1)})
+...         for i in range(3)]))
 >>> with db.session(readonly=True) as session:
 ...     learning_curve(session, "demo")["labels"]
 [12, 24, 36]
@@ -30,14 +31,13 @@ from alforge.dashboard.rows import (
     as_count,
     campaign_ref,
     finite,
-    generation_rows,
     iso,
-    label_counts_by_generation,
-    selected_calculations,
     stopping_of,
     threshold_of,
 )
 from alforge.db import Calculation, Candidate, Generation, MDRun, Structure
+from alforge.db.labels import label_counts_by_generation, selected_calculations
+from alforge.db.read_model import generation_rows
 
 __all__ = ["TIME_PARTS", "labels", "latest_structures", "learning_curve", "timings", "uncertainty", "walkers"]
 
@@ -52,11 +52,11 @@ def learning_curve(session: Session, name: str) -> dict[str, Any]:
     including that generation.
     """
     ref = campaign_ref(session, name)
-    rows = [r for r in generation_rows(session, ref) if any(k in (r.metrics or {}) for k in LEARNING_METRICS)]
+    rows = [r for r in generation_rows(session, ref.id) if any(k in (r.metrics or {}) for k in LEARNING_METRICS)]
     cumulative: dict[int, int] = {}
     if any(finite((r.metrics or {}).get("labels_total")) is None for r in rows):
         total = 0
-        for index, tally in sorted(label_counts_by_generation(session, ref).items()):
+        for index, tally in sorted(label_counts_by_generation(session, ref.id, ref.level_hash).items()):
             total += tally.get("ok", 0)
             cumulative[index] = total
     out: dict[str, Any] = {"generation": [], "labels": [], "train_labels": [], "validation_labels": []}
@@ -91,7 +91,7 @@ def labels(session: Session, name: str, limit: int = 100) -> dict[str, Any]:
     indices = list(
         session.scalars(select(Generation.index).where(Generation.campaign_id == ref.id).order_by(Generation.index))
     )
-    counts = label_counts_by_generation(session, ref)
+    counts = label_counts_by_generation(session, ref.id, ref.level_hash)
     out: dict[str, Any] = {"generation": indices}
     out["train"] = [counts.get(i, {}).get("ok_train", 0) for i in indices]
     out["validation"] = [counts.get(i, {}).get("ok_validation", 0) for i in indices]
@@ -145,7 +145,7 @@ def uncertainty(session: Session, name: str) -> dict[str, Any]:
     ``threshold`` lists the selection threshold of every generation that has one.
     """
     ref = campaign_ref(session, name)
-    rows = generation_rows(session, ref)
+    rows = generation_rows(session, ref.id)
     by_generation: dict[int, list[np.ndarray]] = {}
     for index, values in session.execute(
         select(Generation.index, MDRun.uncertainties_eV_per_A)
@@ -223,7 +223,7 @@ def timings(session: Session, name: str) -> dict[str, Any]:
     the campaign.
     """
     ref = campaign_ref(session, name)
-    rows = [r for r in generation_rows(session, ref) if r.timings]
+    rows = [r for r in generation_rows(session, ref.id) if r.timings]
     keys = (*TIME_PARTS, "total_s", "oracle_busy_s")
     out: dict[str, Any] = {"generation": [r.index for r in rows]}
     for key in keys:

@@ -16,8 +16,10 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = ["NumpyArray", "pack_array", "unpack_array"]
 
-_CODES = {np.dtype("<f8"): 1, np.dtype("<f4"): 2, np.dtype("<i8"): 3, np.dtype("<i4"): 4, np.dtype("bool"): 5}
-_DTYPES = {code: dtype for dtype, code in _CODES.items()}
+_CODES: dict[np.dtype[Any], int] = {
+    np.dtype("<f8"): 1, np.dtype("<f4"): 2, np.dtype("<i8"): 3, np.dtype("<i4"): 4, np.dtype("bool"): 5
+}
+_DTYPES: dict[int, np.dtype[Any]] = {code: dtype for dtype, code in _CODES.items()}
 
 
 def pack_array(array: np.ndarray) -> bytes:

@@ -10,15 +10,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from alforge.data import read_labelled, write_labelled
 from alforge.db.calculations import labelled_frames, store_labelled
 from alforge.db.database import Database
-from alforge.db.schema import Calculation, Campaign, Candidate, Generation
+from alforge.db.labels import campaign_calculation_ids
+from alforge.db.schema import Campaign
 from alforge.errors import DataError
 from alforge.oracles.level_of_theory import LevelOfTheory
 
+# campaign_calculation_ids lives in alforge.db.labels and is re-exported for its callers here.
 __all__ = ["campaign_calculation_ids", "export_campaign", "export_extxyz", "import_extxyz"]
 
 
@@ -37,44 +38,6 @@ def export_extxyz(db: Database, calculation_ids: Sequence[int], path: str | Path
         frame.info.pop("level_of_theory_hash", None)
     write_labelled(path, frames)
     return len(frames)
-
-
-def campaign_calculation_ids(
-    session: Session,
-    campaign_id: int,
-    split: str | None = "train",
-    *,
-    since_index: int | None = None,
-    until_index: int | None = None,
-) -> list[int]:
-    """Ids of the ``ok`` calculations of a campaign (its training split by default), oldest first.
-
-    ``split=None`` returns every labelled split (``train`` and ``validation``); ``since_index``
-    and ``until_index`` keep only those selected in generations of those indices (inclusive).
-    """
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None or campaign.level_hash is None:
-        return []
-    query = (
-        select(Calculation.id)
-        .join(Candidate, Candidate.structure_id == Calculation.structure_id)
-        .join(Generation, Generation.id == Candidate.generation_id)
-        .where(
-            Generation.campaign_id == campaign_id,
-            Candidate.selected.is_(True),
-            Calculation.level_hash == campaign.level_hash,
-            Calculation.status == "ok",
-        )
-        .order_by(Calculation.id)
-        .distinct()
-    )
-    if split is not None:
-        query = query.where(Candidate.split == split)
-    if since_index is not None:
-        query = query.where(Generation.index >= since_index)
-    if until_index is not None:
-        query = query.where(Generation.index <= until_index)
-    return list(session.scalars(query))
 
 
 def export_campaign(db: Database, name: str, path: str | Path, split: str | None = "train") -> int:

@@ -1,4 +1,4 @@
-"""Prefect tasks: thin, typed wrappers of :mod:`alforge.steps` that pass ids and small values."""
+"""Prefect tasks: thin, typed wrappers of :mod:`alforge.campaign` that pass ids and small values."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ forces that must not be trusted (non-finite, wrong shape, a net force on an isol
 Example
 -------
 >>> from ase import Atoms
-from ase.data import chemical_symbols
 >>> check_geometry(Atoms("H2", positions=[(0, 0, 0), (0, 0, 0.74)]), min_distance_A=0.5)
 >>> check_geometry(Atoms("H2", positions=[(0, 0, 0), (0, 0, 0.02)]), min_distance_A=0.5)
 Traceback (most recent call last):

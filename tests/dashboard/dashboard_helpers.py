@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from alforge.dashboard.demo_data import DemoShape, add_demo_campaign
 from alforge.db import Calculation, Campaign, Candidate, Database, MDRun
+from tests.support.demo_data import DemoShape, add_demo_campaign
 
 HOSTILE_NAME = "<script>alert(1)</script>"
 HOSTILE_MESSAGE = '<img src=x onerror="alert(2)"> oracle & model disagree'

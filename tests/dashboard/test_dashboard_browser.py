@@ -13,8 +13,8 @@ import pytest
 from dashboard_helpers import CONVERGED, HOSTILE_MESSAGE, HOSTILE_NAME, RUNNING, expected, fill
 
 from alforge.dashboard import create_app, running_server
-from alforge.dashboard.demo_data import DemoShape, add_demo_campaign, add_demo_generation
 from alforge.db import Campaign, Database
+from tests.support.demo_data import DemoShape, add_demo_campaign, add_demo_generation
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

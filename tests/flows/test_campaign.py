@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from alforge import Campaign, CampaignSpec
 from alforge.db import Calculation, Candidate, Database, Generation, MDRun
 from alforge.errors import SpecError
-from alforge.testing.specs import water_spec
+from tests.support.specs import water_spec
 
 
 def oracle_launches(db: Database) -> dict[int, int]:

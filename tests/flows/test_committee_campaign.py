@@ -14,7 +14,7 @@ from sqlalchemy import select
 from alforge import Campaign, CampaignSpec
 from alforge.db import Database, Generation, ModelRecord
 from alforge.models import CommitteePotential
-from alforge.testing.specs import water_spec
+from tests.support.specs import water_spec
 
 
 def test_committee_campaign_runs_and_warm_starts(e2e_db: Database) -> None:

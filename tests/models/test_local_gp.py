@@ -19,14 +19,14 @@ from scipy.spatial.transform import Rotation
 from alforge.data import labelled
 from alforge.errors import ModelError, ModelInputError
 from alforge.models.local_gp_potential import LocalGPPotential
-from alforge.models.local_reference_potentials import (
+from alforge.models.model_file import read_model_file
+from alforge.models.registry import KINDS, load_model
+from tests.support.reference_potentials import (
     ARGON_SIGMA_A,
     lennard_jones_oracle,
     random_structures,
     stillinger_weber_oracle,
 )
-from alforge.models.model_file import read_model_file
-from alforge.models.registry import KINDS, load_model
 
 torch.set_num_threads(1)
 

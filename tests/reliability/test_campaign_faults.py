@@ -1,7 +1,7 @@
 """Faults inside campaigns: oracle faults are quarantined, bad fits fall back, exploding MD is recorded.
 
 Oracle faults are real (SIGKILLed worker, wall-time kill, unconverged SCF, an exception raised by
-PySCF) and come from :class:`alforge.testing.faulty_oracle.FaultyOracle`, which only chooses
+PySCF) and come from :class:`tests.support.faulty_oracle.FaultyOracle`, which only chooses
 *which* calculations suffer them.
 """
 
@@ -17,7 +17,7 @@ from alforge.db import Calculation, Candidate, Database, Generation, MDRun, Mode
 from alforge.errors import FitError
 from alforge.oracles.registry import register_oracle
 
-register_oracle("faulty-pyscf", "alforge.testing.faulty_oracle:FaultyOracle")
+register_oracle("faulty-pyscf", "tests.support.faulty_oracle:FaultyOracle")
 
 
 def spec(name: str, **sections: dict[str, Any]) -> CampaignSpec:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from alforge.cli import app
-from alforge.testing.crash import PHASES, crash_and_resume
+from tests.support.crash import PHASES, crash_and_resume
 
 SPEC = """
 name = "crashy"

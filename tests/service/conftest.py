@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from service_helpers import PrefectAPI, Service, child_env, free_port, http_ok
 
-from alforge.testing.postgres import PostgresServer
+from tests.support.postgres import PostgresServer
 
 SERVER_START_S = 90.0
 

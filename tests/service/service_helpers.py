@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from alforge.testing.specs import merged, water_spec
+from tests.support.specs import merged, water_spec
 
 
 def free_port() -> int:

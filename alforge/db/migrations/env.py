@@ -14,7 +14,11 @@ target_metadata = Base.metadata
 def run_migrations() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        if url is None:
+            msg = "alembic was given neither a connection nor sqlalchemy.url; run migrations with `alforge db upgrade`"
+            raise RuntimeError(msg)
+        engine = create_engine(url)
         with engine.connect() as conn:
             _run(conn)
         return

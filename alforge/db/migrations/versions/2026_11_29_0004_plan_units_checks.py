@@ -55,12 +55,10 @@ def split_reason(reason: str | None, selected: bool) -> tuple[str | None, str | 
     """(origin, selected_as) of a revision-0003 ``reason``: ``"<why>: <origin>"`` or one word."""
     if reason is None:
         return None, None
-    why, _, origin = reason.partition(": ")
-    if not origin:
-        origin = why
-    origin = origin if origin in ORIGINS else None
+    why, _, kept = reason.partition(": ")
+    origin = kept or why
     selected_as = (why if why in SELECTIONS else None) if selected else None
-    return origin, selected_as
+    return (origin if origin in ORIGINS else None), selected_as
 
 
 def upgrade() -> None:
@@ -72,9 +70,9 @@ def upgrade() -> None:
                            *(sa.column(name) for name, _ in PLAN))
     for gid, settings in bind.execute(sa.select(generations.c.id, generations.c.settings)).all():
         plan = (settings or {}).get("plan") or {}
-        values = {name: plan.get(name) for name, _ in PLAN if plan.get(name) is not None}
-        if values:
-            bind.execute(generations.update().where(generations.c.id == gid).values(**values))
+        copied = {name: plan[name] for name, _ in PLAN if plan.get(name) is not None}
+        if copied:
+            bind.execute(generations.update().where(generations.c.id == gid).values(**copied))
 
     op.create_table(
         "campaign_starts",

@@ -376,7 +376,7 @@ def build_demo_database(
 
 
 def main() -> None:
-    """``python -m alforge.dashboard.demo_data URL``: fill a database to look at with the dashboard."""
+    """``python -m tests.support.demo_data URL``: fill a database to look at with the dashboard."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("url", help="SQLAlchemy URL, e.g. sqlite:////tmp/demo.db")
     parser.add_argument("--campaigns", type=int, default=4)

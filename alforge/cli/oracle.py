@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["label_command"]
+from alforge.cli.common import console as default_console
+from alforge.cli.common import friendly
+
+__all__ = ["label", "label_command"]
 
 
 def label_command(
@@ -44,3 +49,24 @@ def label_command(
         + f"; level {oracle.level_of_theory.describe()}"
     )
     return summary
+
+
+@friendly
+def label(
+    input_path: Annotated[Path, typer.Argument(metavar="IN.extxyz", help="Structures to label.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Labelled extxyz to write.")],
+    method: Annotated[str, typer.Option(help="HF or a DFT functional (PBE, B3LYP, ...).")] = "HF",
+    basis: Annotated[str, typer.Option(help="Basis set, e.g. sto-3g, def2-svp.")] = "sto-3g",
+    charge: Annotated[int, typer.Option(help="Total charge (e).")] = 0,
+    spin: Annotated[int, typer.Option(help="Unpaired electrons, 2S.")] = 0,
+    workers: Annotated[int, typer.Option(help="Parallel oracle processes.", min=1)] = 1,
+    wall_time_s: Annotated[float, typer.Option(help="Wall-time limit per calculation (s).")] = 600.0,
+    failures: Annotated[
+        Path | None, typer.Option(help="Where failed structures go (default OUT.failed.extxyz).")
+    ] = None,
+) -> None:
+    """Run the PySCF oracle on structures; failures go to a separate file with reasons."""
+    label_command(
+        input_path, output, method=method, basis=basis, charge=charge, spin=spin, workers=workers,
+        wall_time_s=wall_time_s, failures=failures, console=default_console,
+    )

@@ -1,1 +1,0 @@
-"""Helpers for alforge's own test suite and benchmarks (real servers, no mocks)."""
