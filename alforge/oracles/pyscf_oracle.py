@@ -11,6 +11,11 @@ PySCF works in Hartree and Bohr; positions are converted with ASE's Bohr on the 
 energies/gradients with ASE's Hartree and Bohr on the way out, so the numbers leaving this module
 are eV and eV/Å.
 
+(Over 400 lines because one class holds the whole contract of an oracle for PySCF: the level of
+theory and its round trip, the set-up checks with their one-line fixes, input validation and
+compute with its quarantine paths. The SCF itself lives in :mod:`~alforge.oracles.pyscf_calculation`
+and the processes in :mod:`~alforge.oracles.worker_pool`.)
+
 Example
 -------
 >>> from ase.build import molecule
