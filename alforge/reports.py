@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from alforge.campaign.decide import GenerationVerdict
 from alforge.db import Database
 from alforge.db.labels import label_counts_by_generation
 from alforge.db.read_model import CampaignNotFoundError, campaign_rows, generation_rows
@@ -88,6 +89,11 @@ def _short(metrics: dict[str, Any]) -> str:
     return str(state)
 
 
+def stated_force_mae(metrics: dict[str, Any]) -> float | None:
+    """The force MAE a generation's verdict states (eV/Å): the held-out MAE or, if larger, its MD-wide estimate."""
+    return GenerationVerdict.from_metrics(0, metrics).stated_force_mae_eV_per_A
+
+
 def render_status(report: dict[str, Any], console: Console) -> None:
     """Print a status report as rich tables."""
     campaigns = report["campaigns"]
@@ -95,25 +101,25 @@ def render_status(report: dict[str, Any], console: Console) -> None:
         console.print(f"no campaigns in {report['database']}")
         return
     table = Table(title=f"campaigns in {report['database']}")
-    for column in ("name", "state", "generations", "labels", "quarantined", "force MAE (eV/Å)", "message"):
+    for column in ("name", "state", "generations", "labels", "quarantined", "force MAE (eV/Å, stated)", "message"):
         table.add_column(column)
     for c in campaigns:
         last = c["generations"][-1]["metrics"] if c["generations"] else {}
         table.add_row(
             c["name"], c["state"], str(len(c["generations"])), str(c["labels"]), str(c["quarantined"]),
-            _fmt(last.get("force_mae_eV_per_A")), c["message"] or "",
+            _fmt(stated_force_mae(last)), c["message"] or "",
         )
     console.print(table)
     if len(campaigns) == 1:
         generation_table = Table(title=f"generations of {campaigns[0]['name']}")
-        for column in ("gen", "state", "labels", "quarantined", "force MAE", "energy MAE", "confident", "MD ps",
-                       "decision"):
+        for column in ("gen", "state", "labels", "quarantined", "force MAE stated", "held-out", "energy MAE",
+                       "confident", "MD ps", "decision"):
             generation_table.add_column(column)
         for g in campaigns[0]["generations"]:
             m = g["metrics"]
             generation_table.add_row(
                 str(g["index"]), g["state"], str(g["labels"]), str(g["quarantined"]),
-                _fmt(m.get("force_mae_eV_per_A")), _fmt(m.get("energy_mae_eV")),
+                _fmt(stated_force_mae(m)), _fmt(m.get("force_mae_eV_per_A")), _fmt(m.get("energy_mae_eV")),
                 _fmt(m.get("confident_fraction"), 3), _fmt(m.get("simulated_ps"), 3), _short(m),
             )
         console.print(generation_table)

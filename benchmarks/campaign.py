@@ -55,7 +55,7 @@ BUSY_TARGET = 0.80
 SCIENCE_STEPS = ("train_step", "explore_step", "label_step")
 TIMED_STEPS = (
     "start_campaign", "finished_state", "set_state", "open_generation", "load_context", "seed_step", "plan_step",
-    "train_step", "explore_step", "select_step", "label_step", "evaluate_step", "decide", "phase_times",
+    "train_step", "explore_step", "select_step", "label_step", "evaluate_step", "decide_step", "record_flow_run",
     "finish_generation",
 )
 

@@ -22,29 +22,68 @@ transactions and returns ids or small values. Each is idempotent: rerun after a 
 recognises what the database already holds and does only the rest.
 """
 
-from alforge.campaign.context import (
-    CampaignContext,
-    build_oracle,
-    load_context,
-    open_generation,
-    resume_campaign,
-    set_state,
-    start_campaign,
-)
-from alforge.campaign.evaluate import evaluate_step, phase_times
-from alforge.campaign.explore import explore_step
-from alforge.campaign.label import label_step, mark_failed
-from alforge.campaign.plan import Plan, generation_plan, plan_step
-from alforge.campaign.seed import seed_step
-from alforge.campaign.select import select_step
-from alforge.campaign.state import decide, finish_generation, finished_state, record_flow_run
-from alforge.campaign.train import train_step
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the steps are imported on first use: `alforge status` needs only `decide`
+    from alforge.campaign.context import (
+        CampaignContext,
+        build_oracle,
+        load_context,
+        open_generation,
+        resume_campaign,
+        set_state,
+        start_campaign,
+    )
+    from alforge.campaign.evaluate import evaluate_step, phase_times
+    from alforge.campaign.explore import explore_step
+    from alforge.campaign.label import label_step, mark_failed
+    from alforge.campaign.plan import Plan, generation_plan, plan_step
+    from alforge.campaign.seed import seed_step
+    from alforge.campaign.select import select_step
+    from alforge.campaign.state import decide_step, finish_generation, finished_state, record_flow_run
+    from alforge.campaign.train import train_step
+
+_HOME = {
+    "CampaignContext": "context",
+    "Plan": "plan",
+    "build_oracle": "context",
+    "decide_step": "state",
+    "evaluate_step": "evaluate",
+    "explore_step": "explore",
+    "finish_generation": "state",
+    "finished_state": "state",
+    "generation_plan": "plan",
+    "label_step": "label",
+    "load_context": "context",
+    "mark_failed": "label",
+    "open_generation": "context",
+    "phase_times": "evaluate",
+    "plan_step": "plan",
+    "record_flow_run": "state",
+    "resume_campaign": "context",
+    "seed_step": "seed",
+    "select_step": "select",
+    "set_state": "context",
+    "start_campaign": "context",
+    "train_step": "train",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(f"alforge.campaign.{_HOME[name]}"), name)
+    msg = f"module 'alforge.campaign' has no attribute {name!r}"
+    raise AttributeError(msg)
+
 
 __all__ = [
     "CampaignContext",
     "Plan",
     "build_oracle",
-    "decide",
+    "decide_step",
     "evaluate_step",
     "explore_step",
     "finish_generation",

@@ -18,7 +18,7 @@ from alforge.db import Campaign, Database, Generation
 from alforge.db import campaigns as store
 from alforge.db.labels import campaign_calculation_ids, label_counts_by_campaign
 
-__all__ = ["decide", "finish_generation", "finished_state", "record_flow_run"]
+__all__ = ["decide_step", "finish_generation", "finished_state", "record_flow_run"]
 
 
 def _verdicts(db: Database, campaign_id: int) -> list[Any]:
@@ -32,7 +32,7 @@ def _verdicts(db: Database, campaign_id: int) -> list[Any]:
     return [GenerationVerdict.from_metrics(i, m or {}) for i, m in rows]
 
 
-def decide(db: Database, campaign_id: int, metrics: dict[str, Any], index: int) -> tuple[str, str]:
+def decide_step(db: Database, campaign_id: int, metrics: dict[str, Any], index: int) -> tuple[str, str]:
     """Campaign decision after generation ``index`` with ``metrics``: (state, reason).
 
     Gathers the numbers :func:`alforge.campaign.decide.decide` needs (earlier generations'
@@ -63,7 +63,7 @@ def finished_state(db: Database, campaign_id: int) -> tuple[str, str] | None:
         if last is None:
             return None
         index, metrics = last.index, dict(last.metrics or {})
-    state, reason = decide(db, campaign_id, metrics, index)
+    state, reason = decide_step(db, campaign_id, metrics, index)
     return None if state == "running" else (state, reason)
 
 

@@ -66,7 +66,7 @@ def generation(
         if isinstance(outcome, BaseException):
             steps.mark_failed(db, cid, f"label task failed: {outcome}")
     metrics = tasks.evaluate(campaign_id, generation_id, model_id, index)
-    state, reason = steps.decide(db, campaign_id, metrics, index)
+    state, reason = steps.decide_step(db, campaign_id, metrics, index)
     timings = steps.finish_generation(
         db, campaign_id, generation_id, metrics, state, reason,
         training_s=training_s, total_s=time.perf_counter() - began,
