@@ -105,8 +105,8 @@ class GPOptions(_Options):
     symmetries: Literal["auto", "none"] = "auto"
     bond_scale: float = Field(default=1.2, gt=0)
     max_symmetries: int = Field(default=1000, ge=1)
-    n_hyperparameter_structures: int = Field(default=100, ge=2)
-    max_iterations: int = Field(default=50, ge=1)
+    n_hyperparameter_structures: int = Field(default=40, ge=2)
+    max_iterations: int = Field(default=10, ge=1)
     min_force_noise_eV_per_A: float = Field(default=1e-3, gt=0)
     min_energy_noise_eV: float = Field(default=1e-3, gt=0)
     solver: Literal["auto", "exact", "sparse"] = "auto"

@@ -86,9 +86,12 @@ class GPPotential(Potential):
         given (all four are then required).
     n_hyperparameter_structures
         The marginal likelihood is maximised on a random subset of at most this many training
-        structures (its cost grows with the cube of the size); the final solve uses all.
+        structures (its cost grows with the square to the cube of the size); the final solve
+        uses all. On ethanol (100 structures of a 500 K trajectory) 40, 60 and 100 gave the same
+        test force MAE to 1e-5 eV/Å, with searches of 6, 17 and 57 s.
     max_iterations
-        L-BFGS iterations of the search.
+        L-BFGS iterations of the polish after the grid (see
+        :mod:`~alforge.models.hyperparameter_search`).
     lengthscale, signal_variance_eV2, energy_noise_eV, force_noise_eV_per_A
         Fixed hyperparameters (descriptor length scale in 1/Å, signal variance in eV², noise
         standard deviations) for ``optimize=False``.
@@ -128,8 +131,8 @@ class GPPotential(Potential):
         bond_scale: float = 1.2,
         max_symmetries: int = 1000,
         optimize: bool = True,
-        n_hyperparameter_structures: int = 100,
-        max_iterations: int = 50,
+        n_hyperparameter_structures: int = 40,
+        max_iterations: int = 10,
         lengthscale: float | None = None,
         signal_variance_eV2: float | None = None,
         energy_noise_eV: float | None = None,
@@ -312,7 +315,9 @@ class GPPotential(Potential):
                 covar, noise, x[subset], y[rows], max_iterations=self.max_iterations
             )
             notes.append(
-                f"marginal likelihood maximised on {n_search} structures in {result.n_evaluations} evaluations"
+                f"marginal likelihood maximised on {n_search} structures: grid over length scale × noise "
+                f"{result.grid_time_s:.2f} s, then {result.n_evaluations} L-BFGS evaluations "
+                f"{result.lbfgs_time_s:.2f} s"
             )
             notes.extend(result.notes)
         else:
