@@ -37,7 +37,7 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 sys.path.insert(0, str(Path(__file__).parent))
 from _table import finish, print_table
 
-from alforge.models.local_gp_potential import LocalGPPotential
+from alforge.models.local.local_gp_potential import LocalGPPotential
 from alforge.models.local_reference_potentials import (
     ARGON_EPSILON_EV,
     ARGON_SIGMA_A,

@@ -17,9 +17,9 @@ from ase.build import molecule
 from gpytorch.constraints import GreaterThan
 from gpytorch.kernels import ScaleKernel
 
-import alforge.models.hyperparameter_search as search
-from alforge.models.gradient_noise import GradientNoise
-from alforge.models.matern52_gdml_kernel import Matern52GDMLKernel
+import alforge.models.gdml.hyperparameter_search as search
+from alforge.models.gdml.gradient_noise import GradientNoise
+from alforge.models.gdml.matern52_gdml_kernel import Matern52GDMLKernel
 
 FLOOR = 1e-8  # noise variance floor of the test modules
 

@@ -12,7 +12,7 @@ energy and force noise variances. The search has two stages:
 2. **L-BFGS polish** (SciPy's L-BFGS-B, few iterations) on the GPyTorch raw parameters
    (constrained: ``ℓ`` within ``LENGTHSCALE_BOUNDS`` × the median distance, noises above their
    floors) from the best grid point, with the exact marginal likelihood of the dense kernel
-   matrix (:class:`~alforge.models.gaussian_log_likelihood.ExactGaussianLogLikelihood`:
+   matrix (:class:`~alforge.models.gdml.gaussian_log_likelihood.ExactGaussianLogLikelihood`:
    Cholesky, not CG, with an analytic backward). One evaluation (kernel with autograd, Cholesky,
    backward) costs about three grid points.
 
@@ -35,11 +35,11 @@ from scipy.optimize import minimize
 from torch import Tensor
 
 from alforge.errors import FitError
-from alforge.models.cholesky_factor import CholeskyFactor
-from alforge.models.gaussian_log_likelihood import ExactGaussianLogLikelihood
-from alforge.models.gdml_kernel import GDMLKernel
-from alforge.models.gradient_noise import GradientNoise
-from alforge.models.log_interval import LogInterval
+from alforge.models.gdml.cholesky_factor import CholeskyFactor
+from alforge.models.gdml.gaussian_log_likelihood import ExactGaussianLogLikelihood
+from alforge.models.gdml.gdml_kernel import GDMLKernel
+from alforge.models.gdml.gradient_noise import GradientNoise
+from alforge.models.gdml.log_interval import LogInterval
 
 __all__ = ["SearchResult", "optimise_hyperparameters"]
 
@@ -173,7 +173,7 @@ def optimise_hyperparameters(
     Parameters
     ----------
     covar_module
-        Scaled :class:`~alforge.models.gdml_kernel.GDMLKernel` (modified in place).
+        Scaled :class:`~alforge.models.gdml.gdml_kernel.GDMLKernel` (modified in place).
     noise
         Noise module (modified in place).
     x
@@ -208,9 +208,8 @@ def optimise_hyperparameters(
         if best is None:
             msg = "the kernel matrix is not positive definite for any length scale; check for duplicate structures"
             raise FitError(msg)
-        like = {"dtype": x.dtype, "device": x.device}
-        covar_module.base_kernel.lengthscale = torch.tensor(best.lengthscale, **like)
-        covar_module.outputscale = torch.tensor(best.signal_variance, **like)
+        covar_module.base_kernel.lengthscale = torch.tensor(best.lengthscale, dtype=x.dtype, device=x.device)
+        covar_module.outputscale = torch.tensor(best.signal_variance, dtype=x.dtype, device=x.device)
         noise.energy_noise, noise.force_noise = best.energy_noise, best.force_noise
         grid_time = time.perf_counter() - started
 
