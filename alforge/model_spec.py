@@ -98,15 +98,15 @@ class _Options(BaseModel):
 
 
 class GPOptions(_Options):
-    """Options of :class:`~alforge.models.gp_potential.GPPotential` (see its docstring)."""
+    """Options of :class:`~alforge.models.gdml.gp_potential.GPPotential` (see its docstring)."""
 
     what: ClassVar[str] = "gp option"
 
     symmetries: Literal["auto", "none"] = "auto"
     bond_scale: float = Field(default=1.2, gt=0)
     max_symmetries: int = Field(default=1000, ge=1)
-    n_hyperparameter_structures: int = Field(default=100, ge=2)
-    max_iterations: int = Field(default=50, ge=1)
+    n_hyperparameter_structures: int = Field(default=40, ge=2)
+    max_iterations: int = Field(default=10, ge=1)
     min_force_noise_eV_per_A: float = Field(default=1e-3, gt=0)
     min_energy_noise_eV: float = Field(default=1e-3, gt=0)
     solver: Literal["auto", "exact", "sparse"] = "auto"
@@ -137,7 +137,7 @@ class CommitteeOptions(GPOptions):
 
 
 class LocalOptions(_Options):
-    """Options of :class:`~alforge.models.local_gp_potential.LocalGPPotential` (see its docstring).
+    """Options of :class:`~alforge.models.local.local_gp_potential.LocalGPPotential` (see its docstring).
 
     ``pair_cutoff_A`` unset: the cutoff is chosen from the data (held-out force error).
     """
@@ -295,8 +295,8 @@ class GPModelSpec(_ModelSpecBase):
         return self
 
     def build(self, device: str = "auto", dtype: str = "float64", seed: int = 0) -> Potential:
-        """A new, unfitted :class:`~alforge.models.gp_potential.GPPotential` (see :meth:`_ModelSpecBase.build`)."""
-        from alforge.models.gp_potential import GPPotential
+        """A new, unfitted :class:`~alforge.models.gdml.gp_potential.GPPotential` (see :meth:`_ModelSpecBase.build`)."""
+        from alforge.models.gdml.gp_potential import GPPotential
 
         model = GPPotential(self.kernel, device=device, dtype=dtype, seed=seed, **self.options.potential_options())
         if isinstance(self.hyperparameters, dict):
@@ -343,8 +343,8 @@ class CommitteeModelSpec(_ModelSpecBase):
         return self
 
     def build(self, device: str = "auto", dtype: str = "float64", seed: int = 0) -> Potential:
-        """A new, unfitted :class:`~alforge.models.committee_potential.CommitteePotential` of GP members."""
-        from alforge.models.committee_potential import CommitteePotential
+        """A new, unfitted :class:`~alforge.models.committee.committee_potential.CommitteePotential` of GP members."""
+        from alforge.models.committee.committee_potential import CommitteePotential
 
         options = self.options.potential_options()
         n_members = options.pop("n_members")
@@ -379,8 +379,8 @@ class LocalModelSpec(_ModelSpecBase):
         return self
 
     def build(self, device: str = "auto", dtype: str = "float64", seed: int = 0) -> Potential:
-        """A new, unfitted :class:`~alforge.models.local_gp_potential.LocalGPPotential`."""
-        from alforge.models.local_gp_potential import LocalGPPotential
+        """A new, unfitted :class:`~alforge.models.local.local_gp_potential.LocalGPPotential`."""
+        from alforge.models.local.local_gp_potential import LocalGPPotential
 
         options = self.options.model_dump()
         hyper = self.hyperparameters

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repository root, for tests.support
 from _table import finish, print_table
 
-from alforge.models.local_gp_potential import LocalGPPotential
+from alforge.models.local.local_gp_potential import LocalGPPotential
 from alforge.oracles import Oracle
 from tests.support.reference_potentials import (
     ARGON_EPSILON_EV,

@@ -1,5 +1,15 @@
 """Potentials with uncertainty: gradient-domain GPs, committees and local many-body GPs, their ASE calculator.
 
+Layout (as GPyTorch separates kernels, likelihoods and models):
+
+- this package: the :class:`Potential` interface, its ASE calculator, :class:`Prediction`,
+  :class:`FitReport`, :func:`evaluate`, the model file and the registry of kinds;
+- ``common/``: frames and their labels (read and checked once), farthest-point sampling, the
+  calibration factor, PyTorch thread control;
+- ``gdml/``: the global gradient-domain GP of one molecule (:class:`GPPotential`);
+- ``local/``: the local many-body GP for structures of any size (:class:`LocalGPPotential`);
+- ``committee/``: a committee of potentials (:class:`CommitteePotential`).
+
 Example
 -------
 >>> from alforge.models import build_model, evaluate, load_model   # doctest: +SKIP
@@ -13,11 +23,11 @@ from __future__ import annotations
 
 from alforge.models.base import Potential
 from alforge.models.calculator import PotentialCalculator
-from alforge.models.committee_potential import CommitteePotential
+from alforge.models.committee.committee_potential import CommitteePotential
 from alforge.models.evaluate import evaluate
 from alforge.models.fit_report import FitReport
-from alforge.models.gp_potential import GPPotential
-from alforge.models.local_gp_potential import LocalGPPotential
+from alforge.models.gdml.gp_potential import GPPotential
+from alforge.models.local.local_gp_potential import LocalGPPotential
 from alforge.models.prediction import Prediction
 from alforge.models.registry import KINDS, build_model, load_model
 

@@ -21,8 +21,8 @@ from ase import Atoms
 
 from alforge.errors import ModelError, ModelInputError
 from alforge.models.calculator import PotentialCalculator
+from alforge.models.common.frames import level_hashes, stack_labelled, stack_positions
 from alforge.models.fit_report import FitReport
-from alforge.models.frames import level_hashes, stack_labelled, stack_positions
 from alforge.models.model_file import write_model_file
 from alforge.models.prediction import Prediction
 
@@ -149,7 +149,7 @@ class Potential(ABC):
             Labelled frames (energy in eV, forces in eV/Å) of one molecule in one atom order.
         energy_key, forces_key
             Where the labels are: ``atoms.info[energy_key]`` and ``atoms.arrays[forces_key]``, or
-            the results of the attached calculator (see :func:`~alforge.models.frames.label_of`).
+            the results of the attached calculator (see :func:`~alforge.models.common.frames.label_of`).
 
         Returns
         -------

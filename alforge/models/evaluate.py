@@ -16,9 +16,8 @@ import numpy as np
 from ase import Atoms
 from scipy.stats import spearmanr
 
-from alforge.data import energy_of, forces_of
 from alforge.models.base import Potential
-from alforge.models.frames import stack_labelled
+from alforge.models.common.frames import read_labels, stack_labelled
 
 __all__ = ["evaluate"]
 
@@ -49,8 +48,8 @@ def evaluate(model: Potential, frames: Sequence[Atoms]) -> dict[str, Any]:
         Frames that are unlabelled or of another molecule.
     """
     if getattr(model, "predict_each", None) is not None:  # a local model: frames of any size
-        energies = np.array([energy_of(f) for f in frames])
-        forces = np.concatenate([forces_of(f) for f in frames])
+        energies, per_frame = read_labels(frames)
+        forces = np.concatenate(per_frame)
         start = time.perf_counter()
         parts = model.predict_each(frames)  # type: ignore[attr-defined]
         elapsed = time.perf_counter() - start

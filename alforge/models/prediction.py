@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Self
 
 import numpy as np
 
@@ -33,3 +35,8 @@ class Prediction:
 
     def __len__(self) -> int:
         return int(self.energy_eV.shape[0])
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[Prediction]) -> Self:
+        """One prediction of the structures of ``parts`` in order (they must have equal atom counts)."""
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))

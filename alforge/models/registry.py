@@ -17,9 +17,9 @@ from alforge.models.model_file import read_model_file
 __all__ = ["KINDS", "build_model", "load_model", "model_class"]
 
 KINDS: dict[str, str] = {
-    "gp": "alforge.models.gp_potential:GPPotential",
-    "committee": "alforge.models.committee_potential:CommitteePotential",
-    "local": "alforge.models.local_gp_potential:LocalGPPotential",
+    "gp": "alforge.models.gdml.gp_potential:GPPotential",
+    "committee": "alforge.models.committee.committee_potential:CommitteePotential",
+    "local": "alforge.models.local.local_gp_potential:LocalGPPotential",
 }
 
 

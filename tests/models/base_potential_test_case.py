@@ -20,7 +20,7 @@ from scipy.spatial.transform import Rotation
 
 from alforge.errors import ModelInputError
 from alforge.models import Potential, load_model
-from alforge.models.frames import LEVEL_KEY
+from alforge.models.common.frames import LEVEL_KEY
 
 H_ATOMS = [1, 2, 3, 4]  # the hydrogens of ASE's CH4: C is atom 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from alforge.models.cholesky_factor import CholeskyFactor
+from alforge.models.gdml.cholesky_factor import CholeskyFactor
 
 
 def spd(size: int) -> torch.Tensor:

@@ -8,10 +8,10 @@ import torch
 from ase.build import molecule
 from gpytorch.kernels import ScaleKernel
 
-from alforge.models.gdml_kernel import GDMLKernel
-from alforge.models.matern52_gdml_kernel import Matern52GDMLKernel
-from alforge.models.rbf_gdml_kernel import RBFGDMLKernel
-from alforge.models.symmetries import find_symmetries
+from alforge.models.gdml.gdml_kernel import GDMLKernel
+from alforge.models.gdml.matern52_gdml_kernel import Matern52GDMLKernel
+from alforge.models.gdml.rbf_gdml_kernel import RBFGDMLKernel
+from alforge.models.gdml.symmetries import find_symmetries
 
 KERNELS = [Matern52GDMLKernel, RBFGDMLKernel]
 

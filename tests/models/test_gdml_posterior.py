@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from alforge.models import GPPotential, allocator
-from alforge.models.gp_solvers import kernel_matrix
+from alforge.models import GPPotential
+from alforge.models.gdml import allocator
+from alforge.models.gdml.gp_solvers import kernel_matrix
 
 
 def dense_posterior(model: GPPotential, train, test) -> tuple[np.ndarray, np.ndarray]:

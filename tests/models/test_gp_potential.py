@@ -130,8 +130,8 @@ def test_calibration_from_blocks_of_the_inverse_equals_the_held_out_posterior(me
     computed directly from the kernel matrix."""
     import torch
 
-    from alforge.models.frames import stack_labelled
-    from alforge.models.gp_solvers import kernel_matrix
+    from alforge.models.common.frames import stack_labelled
+    from alforge.models.gdml.gp_solvers import kernel_matrix
 
     model = GPPotential(max_iterations=15, seed=3)
     report = model.fit(methane.train)

@@ -8,7 +8,7 @@ import torch
 from ase.build import molecule
 from scipy.spatial.transform import Rotation
 
-from alforge.models.inverse_distance import InverseDistance
+from alforge.models.gdml.inverse_distance import InverseDistance
 
 
 @pytest.fixture

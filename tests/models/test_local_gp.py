@@ -18,7 +18,7 @@ from scipy.spatial.transform import Rotation
 
 from alforge.data import labelled
 from alforge.errors import ModelError, ModelInputError
-from alforge.models.local_gp_potential import LocalGPPotential
+from alforge.models.local.local_gp_potential import LocalGPPotential
 from alforge.models.model_file import read_model_file
 from alforge.models.registry import KINDS, load_model
 from tests.support.reference_potentials import (
@@ -392,7 +392,7 @@ def test_fit_and_evaluate_cli_on_frames_of_several_sizes(lj_data, tmp_path: Path
 def test_cutoff_is_chosen_when_interactions_reach_beyond_the_default():
     """Argon clusters whose Lennard-Jones pairs reach 8.5 Å: 5 Å misses a tenth of the force, the
     automatic choice finds a cutoff that does not, and the fit report says which and why."""
-    from alforge.models.local_cutoff import cutoff_candidates
+    from alforge.models.local.cutoff import cutoff_candidates
 
     frames = random_structures(
         lennard_jones_oracle(cutoff_A=LJ_CUTOFF_A),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from alforge.models.log_interval import LogInterval
+from alforge.models.gdml.log_interval import LogInterval
 
 
 def test_round_trip_and_bounds():

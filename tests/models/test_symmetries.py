@@ -7,7 +7,7 @@ import pytest
 from ase.build import molecule
 
 from alforge.errors import ModelInputError
-from alforge.models.symmetries import bond_graph, find_symmetries
+from alforge.models.gdml.symmetries import bond_graph, find_symmetries
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,7 @@ def test_quarantine_rate_above_limit_stops_with_a_report(e2e_db: Database) -> No
 def test_failed_fit_falls_back_to_previous_model(e2e_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     # Injected fault: a fit that fails numerically on demand cannot be produced for real, so the
     # third fit raises the FitError a singular kernel matrix would raise.
-    from alforge.models.gp_potential import GPPotential
+    from alforge.models import GPPotential
 
     real_fit = GPPotential.fit
     calls = {"n": 0}

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from alforge.models.allocator import retain_freed_memory
-from alforge.models.gdml_kernel import GDMLKernel
+from alforge.models.gdml.allocator import retain_freed_memory
+from alforge.models.gdml.gdml_kernel import GDMLKernel
 
 __all__ = ["GDMLPosterior", "PosteriorOutput"]
 

@@ -13,7 +13,7 @@ in whitened weights ``v ~ N(0, I)``:
 
 one block of columns per element pair or triplet. Forces ``-∂E/∂x`` are linear in ``v`` too, with
 rows ``-∂φ/∂x`` computed analytically here. :meth:`LocalKernel.design` returns both kinds of row;
-training is then Bayesian linear regression (:mod:`alforge.models.local_gp_potential`).
+training is then Bayesian linear regression (:mod:`alforge.models.local.local_gp_potential`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 from gpytorch.constraints import GreaterThan, Interval
 from gpytorch.module import Module
 
-from alforge.models.local_descriptors import LocalEnvironments, cosine_cutoff
+from alforge.models.local.descriptors import LocalEnvironments, cosine_cutoff
 
 __all__ = ["LocalInducing", "LocalKernel"]
 

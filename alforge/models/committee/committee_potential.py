@@ -7,7 +7,7 @@ each is predicted by the members that did not see it, and ``α² = mean(error²)
 their force components (Musil et al., J. Chem. Theory Comput. 15, 906 (2019), simplified).
 
 Members are any :class:`~alforge.models.base.Potential`; by default GPs
-(:class:`~alforge.models.gp_potential.GPPotential`) that share the hyperparameters found for
+(:class:`~alforge.models.gdml.gp_potential.GPPotential`) that share the hyperparameters found for
 the first member, so only one marginal-likelihood search runs.
 
 Example
@@ -28,6 +28,7 @@ from ase import Atoms
 from alforge.data import labelled
 from alforge.errors import ModelError, ModelInputError
 from alforge.models.base import Potential
+from alforge.models.common.calibration import calibration_factor
 from alforge.models.fit_report import FitReport
 from alforge.models.prediction import Prediction
 
@@ -213,9 +214,10 @@ class CommitteePotential(Potential):
         oob_mean = (predictions * mask).sum(0) / mask.sum(0)
         error2 = float(((oob_mean - forces[out_of_bag]) ** 2).mean())
         spread2 = float(predictions.var(0, ddof=1).mean())
-        if spread2 <= 0.0:
+        alpha = calibration_factor(error2, spread2)
+        if alpha is None:
             return "calibration skipped: the members agree exactly (α = 1)"
-        self.calibration = float(np.clip(np.sqrt(error2 / spread2), 1e-2, 1e3))
+        self.calibration = alpha
         return f"calibration α = {self.calibration:.3g} from {out_of_bag.size} out-of-bag structures"
 
     def _require_members(self) -> list[Potential]:

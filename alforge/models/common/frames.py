@@ -1,4 +1,9 @@
-"""Checks that turn frames into arrays for a potential, with one-line errors."""
+"""Checks that turn frames into arrays for a potential, with one-line errors.
+
+Labels are read and checked in one place, :func:`read_labels` (frames of any size; its
+:func:`label_of` per frame); :func:`stack_labelled` adds the one-molecule checks of
+:func:`stack_positions` for the global models.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from ase.symbols import Symbols
 
 from alforge.errors import ModelInputError
 
-__all__ = ["LEVEL_KEY", "label_of", "level_hashes", "stack_labelled", "stack_positions"]
+__all__ = ["LEVEL_KEY", "label_of", "level_hashes", "read_labels", "stack_labelled", "stack_positions"]
 
 LEVEL_KEY = "level_of_theory_hash"
 """Key of ``atoms.info`` that holds the level-of-theory hash of a frame's label."""
@@ -95,7 +100,8 @@ def label_of(
     forces = atoms.arrays.get(forces_key, results.get(forces_key))
     if energy is None or forces is None:
         missing = " and ".join(
-            f"{what} {key!r}" for what, key, value in (("energy", energy_key, energy), ("forces", forces_key, forces))
+            f"{what} {key!r}"
+            for what, key, value in (("energy", energy_key, energy), ("forces", forces_key, forces))
             if value is None
         )
         msg = (
@@ -116,6 +122,45 @@ def label_of(
         msg = f"frame {index}: forces contain NaN or infinity; drop this frame or relabel it"
         raise ModelInputError(msg)
     return energy_eV, forces_eV_per_A
+
+
+def read_labels(
+    frames: Sequence[Atoms], *, energy_key: str = "energy", forces_key: str = "forces"
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Reference energies and forces of labelled frames of any sizes, checked.
+
+    Parameters
+    ----------
+    frames
+        Labelled structures (see :func:`label_of` for where the labels are read).
+    energy_key, forces_key
+        Where the labels are stored.
+
+    Returns
+    -------
+    energies : numpy.ndarray
+        Reference energies in eV, shape ``(n,)``.
+    forces : list of numpy.ndarray
+        Reference forces in eV/Å, one ``(N_i, 3)`` array per frame.
+
+    Raises
+    ------
+    ModelInputError
+        No frames, something that is not ``ase.Atoms``, non-finite coordinates, or a missing or
+        malformed label.
+    """
+    if len(frames) == 0:
+        msg = "no training structures; give at least one labelled frame"
+        raise ModelInputError(msg)
+    energies, forces = np.empty(len(frames)), []
+    for i, atoms in enumerate(frames):
+        if not isinstance(atoms, Atoms):
+            msg = f"frame {i} is a {type(atoms).__name__}, not ase.Atoms; pass a list of ase.Atoms"
+            raise ModelInputError(msg)
+        _check_finite(atoms.positions, i)
+        energies[i], frame_forces = label_of(atoms, i, energy_key=energy_key, forces_key=forces_key)
+        forces.append(frame_forces)
+    return energies, forces
 
 
 def stack_labelled(
@@ -156,11 +201,8 @@ def stack_labelled(
         msg = "no training structures; give at least one labelled frame"
         raise ModelInputError(msg)
     positions = stack_positions(frames, numbers)
-    energies = np.empty(len(frames))
-    forces = np.empty_like(positions)
-    for i, atoms in enumerate(frames):
-        energies[i], forces[i] = label_of(atoms, i, energy_key=energy_key, forces_key=forces_key)
-    return np.asarray(frames[0].numbers), positions, energies, forces
+    energies, forces = read_labels(frames, energy_key=energy_key, forces_key=forces_key)
+    return np.asarray(frames[0].numbers), positions, energies, np.stack(forces)
 
 
 def level_hashes(frames: Sequence[Atoms]) -> set[str]:

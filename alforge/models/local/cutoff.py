@@ -29,7 +29,7 @@ from ase.neighborlist import neighbor_list
 from scipy.spatial.distance import pdist
 
 if TYPE_CHECKING:
-    from alforge.models.local_gp_potential import LocalGPPotential
+    from alforge.models.local.local_gp_potential import LocalGPPotential
 
 __all__ = ["CUTOFF_GRID_A", "CutoffChoice", "choose_cutoff", "cutoff_candidates"]
 
@@ -130,7 +130,7 @@ def choose_cutoff(
     frames, energies_eV, forces_eV_per_A
         The checked training data (``forces_eV_per_A[i]`` of shape ``(len(frames[i]), 3)``).
     """
-    from alforge.models.local_gp_potential import LocalGPPotential
+    from alforge.models.local.local_gp_potential import LocalGPPotential
 
     fixed_triplet = model.triplet_cutoff_option if model.three_body else None
     candidates, why = cutoff_candidates(frames, fixed_triplet or 0.0)

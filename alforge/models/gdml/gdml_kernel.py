@@ -19,8 +19,8 @@ Like :class:`gpytorch.kernels.RBFKernelGrad` the kernel maps ``n`` inputs to ``n
 outputs, interleaved per structure: ``[E, ∂E/∂R_1x, ∂E/∂R_1y, …, ∂E/∂R_Nz]``. Inputs are
 flattened Cartesian positions in Å (``D = 3N``). It has no output scale: wrap it in a
 :class:`gpytorch.kernels.ScaleKernel`. Concrete radial profiles are the siblings
-:class:`~alforge.models.matern52_gdml_kernel.Matern52GDMLKernel` and
-:class:`~alforge.models.rbf_gdml_kernel.RBFGDMLKernel`.
+:class:`~alforge.models.gdml.matern52_gdml_kernel.Matern52GDMLKernel` and
+:class:`~alforge.models.gdml.rbf_gdml_kernel.RBFGDMLKernel`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from gpytorch.constraints import GreaterThan
 from gpytorch.kernels import Kernel
 from torch import Tensor
 
-from alforge.models.inverse_distance import InverseDistance
+from alforge.models.gdml.inverse_distance import InverseDistance
 
 __all__ = ["GDMLKernel"]
 

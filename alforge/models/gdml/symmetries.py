@@ -21,9 +21,9 @@ from __future__ import annotations
 import numpy as np
 from ase.data import covalent_radii
 
-from alforge.errors import ModelInputError
+from alforge.errors import ModelError, ModelInputError
 
-__all__ = ["bond_graph", "find_symmetries"]
+__all__ = ["bond_graph", "find_symmetries", "resolve_permutations"]
 
 
 def bond_graph(numbers: np.ndarray, positions_A: np.ndarray, scale: float = 1.2) -> np.ndarray:
@@ -130,3 +130,31 @@ def find_symmetries(
     identity = np.arange(n_atoms)
     order = np.argsort([0 if np.array_equal(p, identity) else 1 for p in perms], kind="stable")
     return perms[order]
+
+
+def resolve_permutations(
+    option: str | np.ndarray, numbers: np.ndarray, positions_A: np.ndarray, bond_scale: float, max_symmetries: int
+) -> np.ndarray:
+    """Atom permutations ``(S, N)`` for a GP's ``symmetries`` option.
+
+    ``"none"``: the identity; ``"auto"``: :func:`find_symmetries` of the structure ``positions_A``
+    ``(N, 3)``; an array: checked to permute like atoms only.
+
+    Raises
+    ------
+    ModelError
+        An array of the wrong shape or one that maps an atom onto another element.
+    """
+    if isinstance(option, str):
+        if option == "none":
+            return np.arange(len(numbers))[None, :]
+        return find_symmetries(numbers, positions_A, scale=bond_scale, max_symmetries=max_symmetries)
+    perms = np.asarray(option, dtype=np.int64)
+    if perms.ndim != 2 or perms.shape[1] != len(numbers):
+        msg = f"symmetries have shape {perms.shape}, expected (S, {len(numbers)}); give atom permutations"
+        raise ModelError(msg)
+    for perm in perms:
+        if sorted(perm.tolist()) != list(range(len(numbers))) or not np.array_equal(numbers[perm], numbers):
+            msg = f"symmetry {perm.tolist()} is not a permutation of like atoms; fix the symmetries array"
+            raise ModelError(msg)
+    return perms

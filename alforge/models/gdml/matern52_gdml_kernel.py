@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from torch import Tensor
 
-from alforge.models.gdml_kernel import GDMLKernel
+from alforge.models.gdml.gdml_kernel import GDMLKernel
 
 __all__ = ["Matern52GDMLKernel"]
 
