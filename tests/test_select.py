@@ -1,24 +1,21 @@
-"""Selection: farthest-point sampling, uncertainty threshold, random baseline."""
+"""Selection: uncertainty threshold with farthest-point diversity, random baseline."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from alforge.campaign.select import farthest_point_sampling, select_random, select_uncertain, select_validation
+from alforge.campaign.select import select_random, select_uncertain, select_validation
 
 
-def test_fps_picks_spread_out_points() -> None:
+def test_diverse_selection_spreads_over_clusters() -> None:
+    """Two tight clusters of uncertain frames: FPS takes one from each, not the two most uncertain."""
     rng = np.random.default_rng(0)
-    cluster_a = rng.normal(0.0, 0.01, size=(20, 2))
-    cluster_b = rng.normal(5.0, 0.01, size=(20, 2))
-    points = np.vstack([cluster_a, cluster_b])
-    picked = farthest_point_sampling(points, 2, first=0)
+    points = np.vstack([rng.normal(0.0, 0.01, size=(20, 2)), rng.normal(5.0, 0.01, size=(20, 2))])
+    stds = np.r_[np.linspace(0.9, 0.8, 20), np.linspace(0.5, 0.4, 20)]
+    picked = select_uncertain(stds.tolist(), points, threshold=0.1, max_labels=2, diversity="fps")
     assert picked[0] == 0
     assert picked[1] >= 20
-
-
-def test_fps_stops_at_duplicates() -> None:
-    assert farthest_point_sampling(np.zeros((5, 3)), 3) == [0]
+    assert select_uncertain(stds.tolist(), points, threshold=0.1, max_labels=2, diversity="none") == [0, 1]
 
 
 def test_uncertain_frames_above_threshold_most_uncertain_first() -> None:

@@ -10,10 +10,10 @@ error measures the model over the MD it runs, not where it already knew it was u
 
 Example
 -------
->>> import numpy as np
->>> points = np.array([[0.0], [0.1], [5.0], [10.0]])
->>> farthest_point_sampling(points, 2, first=0)
-[0, 3]
+>>> stds = [0.05, 0.30, 0.28, 0.90, 0.20]   # largest per-atom force std of each frame (eV/Å)
+>>> origins = ["sampled", "uncertain", "uncertain", "beyond", "guard"]
+>>> select_training(stds, origins, None, threshold=0.1, upper=0.6, k=3)
+[4, 1, 2]
 """
 
 from __future__ import annotations
@@ -30,47 +30,15 @@ from alforge.campaign.plan import plan_step
 from alforge.db import Candidate, Database
 from alforge.db import campaigns as store
 from alforge.db.structures import atoms_from_row
+from alforge.models.common.farthest_point import farthest_point_indices
 
 __all__ = [
-    "farthest_point_sampling",
     "select_random",
     "select_step",
     "select_training",
     "select_uncertain",
     "select_validation",
 ]
-
-
-def farthest_point_sampling(descriptors: np.ndarray, k: int, first: int = 0) -> list[int]:
-    """Greedy farthest-point sampling.
-
-    Parameters
-    ----------
-    descriptors
-        ``(n, d)`` points.
-    k
-        How many to pick (at most ``n``).
-    first
-        Index of the first pick.
-
-    Returns
-    -------
-    list of int
-        Picked indices in the order picked.
-    """
-    points = np.asarray(descriptors, dtype=float).reshape(len(descriptors), -1)
-    n = len(points)
-    if n == 0 or k <= 0:
-        return []
-    picked = [first]
-    distance = np.linalg.norm(points - points[first], axis=1)
-    while len(picked) < min(k, n):
-        candidate = int(np.argmax(distance))
-        if distance[candidate] <= 0:
-            break
-        picked.append(candidate)
-        distance = np.minimum(distance, np.linalg.norm(points - points[candidate], axis=1))
-    return picked
 
 
 def select_uncertain(
@@ -86,7 +54,7 @@ def select_uncertain(
     if len(above) <= max_labels or diversity == "none" or descriptors is None:
         return above[:max_labels]
     subset = np.asarray(descriptors)[above]
-    return [above[i] for i in farthest_point_sampling(subset, max_labels, first=0)]
+    return [above[i] for i in farthest_point_indices(subset, max_labels, first=0).tolist()]
 
 
 def select_random(n: int, k: int, rng: np.random.Generator, exclude: Sequence[int] = ()) -> list[int]:
