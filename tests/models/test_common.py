@@ -8,9 +8,9 @@ from ase import Atoms
 from ase.build import molecule
 from ase.calculators.singlepoint import SinglePointCalculator
 
+from alforge.campaign.select import farthest_point_sampling
 from alforge.errors import ModelInputError
 from alforge.models.common import calibration_factor, farthest_point_indices, read_labels
-from alforge.select import farthest_point_sampling
 
 
 def test_each_pick_is_the_point_farthest_from_the_picks_before_it():

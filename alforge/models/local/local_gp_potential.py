@@ -286,10 +286,9 @@ class LocalGPPotential(Potential):
         )
 
     def _targets(self, residual_eV: np.ndarray, forces: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        like = {"dtype": self.dtype, "device": self.device}
         return (
-            torch.as_tensor(residual_eV, **like),
-            torch.as_tensor(np.concatenate([f.reshape(-1, 3) for f in forces]), **like),
+            torch.as_tensor(residual_eV, dtype=self.dtype, device=self.device),
+            torch.as_tensor(np.concatenate([f.reshape(-1, 3) for f in forces]), dtype=self.dtype, device=self.device),
         )
 
     def _inducing(self, envs: list[LocalEnvironments], min_triplet_distance_A: float | None = None) -> LocalInducing:
@@ -300,7 +299,8 @@ class LocalGPPotential(Potential):
             n_pair_inducing=self.n_pair_inducing,
             n_triplet_inducing=self.n_triplet_inducing,
             seed=self.seed,
-            like={"dtype": self.dtype, "device": self.device},
+            dtype=self.dtype,
+            device=self.device,
             min_triplet_distance_A=min_triplet_distance_A,
         )
 
