@@ -18,10 +18,23 @@ the sibling modules (search, solvers, held-out calibration, posterior, persisten
 
 Example
 -------
->>> model = GPPotential(kernel="matern52")              # doctest: +SKIP
->>> report = model.fit(frames)                          # labelled frames of one molecule
->>> atoms.calc = model.calculator()                     # energy, forces, energy_std, forces_std
->>> model.save("ethanol.pt")
+>>> from ase.build import molecule
+>>> from ase.calculators.emt import EMT
+>>> frames = []
+>>> for seed in range(12):  # toy data: displaced methane labelled by ASE's EMT
+...     atoms = molecule("CH4")
+...     atoms.rattle(0.05, seed=seed)
+...     atoms.calc = EMT()
+...     _ = atoms.get_forces()  # the calculator keeps energy and forces as the labels
+...     frames.append(atoms)
+>>> model = GPPotential(kernel="matern52")
+>>> report = model.fit(frames)                  # labelled frames of one molecule
+>>> atoms = molecule("CH4")
+>>> atoms.calc = model.calculator()             # energy, forces, energy_std, forces_std
+>>> atoms.get_forces().shape
+(5, 3)
+>>> sorted(atoms.calc.results)
+['energy', 'energy_std', 'forces', 'forces_std', 'free_energy']
 """
 
 from __future__ import annotations
