@@ -29,12 +29,14 @@ as ``Wᵀ (J R)`` with the centres' ``J_m R_m`` precomputed, which never forms `
   variance that falls to the noise level at training points. ``N`` is the precomputed
   neighbourhood (the centre and its ``k - 1`` nearest centres) of the centre nearest to the
   query, so a prediction costs one triangular solve; the factors take ``n (k (1 + 3N))²``
-  floats (ethanol, 200 centres, k = 8: 80 MB), built on first use.
+  floats and the rows ``B`` per neighbourhood ``n k (1 + 3N) r`` (ethanol, 200 centres, k = 8,
+  r = 64: 80 MB and 23 MB), built on first use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -65,6 +67,22 @@ class PosteriorOutput:
     forces_eV_per_A: Tensor
     energy_var_eV2: Tensor | None = None
     forces_var_eV2_per_A2: Tensor | None = None
+
+
+class _Neighbourhoods(NamedTuple):
+    """What the local correction needs per centre ``m``, built once (see :meth:`GDMLPosterior._neighbourhoods`)."""
+
+    centres: Tensor  # (n, k): m and its k - 1 nearest centres
+    bases: Tensor  # (n, q, r): the rows of L U at their q = k (1 + 3N) output columns
+    lowers: Tensor  # (n, q, q): Cholesky factors of K_NN - B Bᵀ
+    usable: Tensor  # (n,): whether the factorisation succeeded
+
+
+def _rows(table: Tensor, index: Tensor) -> Tensor:
+    """``table[index]`` for a 1-D ``index``; a view, not a copy, for a single query."""
+    if index.shape[0] == 1:
+        return table[int(index[0])].unsqueeze(0)
+    return table[index]
 
 
 class GDMLPosterior:
@@ -132,7 +150,7 @@ class GDMLPosterior:
         self.local_basis = local_basis
         self.noise_variances = noise_variances
         self.n_neighbours = min(n_neighbours, centres_A.shape[0]) if local_basis is not None else 0
-        self._local_cache: tuple[Tensor, Tensor, Tensor] | None = None
+        self._local_cache: _Neighbourhoods | None = None
         self._projector_cache: tuple[Tensor, Tensor] | None = None
         retain_freed_memory()
 
@@ -271,27 +289,19 @@ class GDMLPosterior:
         dim, n_grad, rank = self.centres_x.shape[1], self.weights.shape[1] - 1, self.rank
         return n_grad * (dim + self.n_symmetries) < (dim - n_grad) * rank
 
-    def _neighbourhoods(self, local_basis: Tensor, noise_variances: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Per centre ``m``: the output columns of ``m`` and its nearest centres, and the Cholesky
-        factor of their Schur complement ``K_NN - B Bᵀ``; built once, on first use.
+    def _neighbourhoods(self, local_basis: Tensor, noise_variances: Tensor) -> _Neighbourhoods:
+        """Per centre ``m``: ``m`` and its nearest centres, the rows ``B`` of ``local_basis`` at their
+        outputs and the Cholesky factor of their Schur complement ``K_NN - B Bᵀ``; built once, on
+        first use.
 
         ``local_basis`` and ``noise_variances`` are this posterior's (see the class).
-
-        Returns
-        -------
-        columns : Tensor
-            Shape ``(n, q)`` with ``q = k (1 + 3N)``.
-        lowers : Tensor
-            Shape ``(n, q, q)``.
-        usable : Tensor
-            Boolean ``(n,)``: whether the factorisation succeeded.
         """
         if self._local_cache is not None:
             return self._local_cache
         n_centres, n_out = self.centres_x.shape[0], self.weights.shape[1]
         x_perm = self.centres_x[:, self.perms]
         offsets = torch.arange(n_out, device=self.device)
-        columns, lowers, usable = [], [], []
+        neighbours, bases, lowers, usable = [], [], [], []
         for m in range(n_centres):
             distance = (x_perm[m].unsqueeze(1) - self.centres_x).norm(dim=-1).amin(0)
             distance[m] = -1.0
@@ -309,13 +319,15 @@ class GDMLPosterior:
             schur = block - basis @ basis.mT
             schur.diagonal().add_(1e-10 * float(block.diagonal().max()))
             lower, info = torch.linalg.cholesky_ex(schur)
-            columns.append(cols)
+            neighbours.append(centres)
+            bases.append(basis)
             lowers.append(lower)
             usable.append(int(info) == 0)
-        self._local_cache = (
-            torch.stack(columns),
-            torch.stack(lowers),
-            torch.tensor(usable, device=self.device),
+        self._local_cache = _Neighbourhoods(
+            centres=torch.stack(neighbours),
+            bases=torch.stack(bases),
+            lowers=torch.stack(lowers),
+            usable=torch.tensor(usable, device=self.device),
         )
         return self._local_cache
 
@@ -335,11 +347,9 @@ class GDMLPosterior:
         explained = projected.pow(2).sum(-1)
         if self.local_basis is None or self.n_neighbours == 0 or self.noise_variances is None:
             return explained
-        columns, lowers, usable = self._neighbourhoods(self.local_basis, self.noise_variances)
+        local = self._neighbourhoods(self.local_basis, self.noise_variances)
         nearest = distance.amin(1).argmin(-1)
-        cols = columns[nearest]
-        n_out = self.weights.shape[1]
-        centres = cols[:, ::n_out] // n_out  # (t, k): the neighbourhood's centres
+        centres = _rows(local.centres, nearest)  # (t, k): the neighbourhood's centres
         at = centres.unsqueeze(1).expand(-1, diff.shape[1], -1)
         local_rows = self._cross_covariances(
             jac_perm,
@@ -349,9 +359,9 @@ class GDMLPosterior:
             c2.gather(2, at),
             self.centres_jac[centres],
         )
-        residual = local_rows - projected @ self.local_basis[cols].mT
-        whitened = torch.linalg.solve_triangular(lowers[nearest], residual.mT, upper=False)
-        return explained + whitened.pow(2).sum(1) * usable[nearest].unsqueeze(-1)
+        residual = local_rows - projected @ _rows(local.bases, nearest).mT
+        whitened = torch.linalg.solve_triangular(_rows(local.lowers, nearest), residual.mT, upper=False)
+        return explained + whitened.pow(2).sum(1) * local.usable[nearest].unsqueeze(-1)
 
     def _prior(self, x: Tensor, jac: Tensor, jac_perm: Tensor) -> tuple[Tensor, Tensor]:
         """Prior variances of the energy ``(t,)`` and of each gradient component ``(t, 3N)``."""
