@@ -5,16 +5,6 @@
 
 VENV := .venv/bin
 
-# Doctests of alforge/models whose examples mark only their first line `# doctest: +SKIP`, so the
-# later lines run and fail (NameError). Left to the models re-layout of issue 16, which owns
-# those files; delete each entry once it passes.
-DOCTESTS_PENDING := \
-	alforge/models/__init__.py::alforge.models \
-	alforge/models/committee_potential.py::alforge.models.committee_potential \
-	alforge/models/gp_potential.py::alforge.models.gp_potential \
-	alforge/models/local_cutoff.py::alforge.models.local_cutoff \
-	alforge/models/local_gp_potential.py::alforge.models.local_gp_potential
-
 setup:
 	@scripts/setup.sh run
 
@@ -26,8 +16,7 @@ lint: setup
 	$(VENV)/python -m mypy alforge
 
 doctest: setup
-	$(VENV)/python -m pytest -q -p no:cacheprovider --doctest-modules alforge --ignore=alforge/db/migrations \
-		$(addprefix --deselect=,$(DOCTESTS_PENDING))
+	$(VENV)/python -m pytest -q -p no:cacheprovider --doctest-modules alforge --ignore=alforge/db/migrations
 
 # ALFORGE_COMPOSE_SMOKE=ci (the default here) adds the short compose smoke test, which installs and
 # starts Docker if missing (docs/service.md); ALFORGE_COMPOSE_SMOKE= skips it.

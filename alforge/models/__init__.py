@@ -12,11 +12,27 @@ Layout (as GPyTorch separates kernels, likelihoods and models):
 
 Example
 -------
->>> from alforge.models import build_model, evaluate, load_model   # doctest: +SKIP
+Fit a GP on eight structures, save it, and score the saved model on four it has not seen:
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> from ase.build import molecule
+>>> from ase.calculators.emt import EMT
+>>> frames = []
+>>> for seed in range(12):  # toy data: displaced methane labelled by ASE's EMT
+...     atoms = molecule("CH4")
+...     atoms.rattle(0.05, seed=seed)
+...     atoms.calc = EMT()
+...     _ = atoms.get_forces()  # the calculator keeps energy and forces as the labels
+...     frames.append(atoms)
+>>> from alforge.models import build_model, evaluate, load_model
 >>> model = build_model("gp")
->>> model.fit(train_frames)
->>> model.save("model.pt")
->>> evaluate(load_model("model.pt"), test_frames)["force_mae_eV_per_A"]
+>>> report = model.fit(frames[:8])
+>>> folder = tempfile.TemporaryDirectory()
+>>> path = model.save(Path(folder.name) / "model.pt")
+>>> evaluate(load_model(path), frames[8:])["force_mae_eV_per_A"] < 0.1
+True
+>>> folder.cleanup()
 """
 
 from __future__ import annotations

@@ -84,6 +84,9 @@ class PotentialCalculator(Calculator):
     ) -> None:
         """Predict for ``atoms`` (all properties at once: the uncertainty costs little extra)."""
         super().calculate(atoms, list(properties), list(system_changes))
+        if self.atoms is None:
+            msg = "no structure to predict for; pass atoms or attach the calculator to an Atoms object"
+            raise ModelInputError(msg)
         prediction = self._predict(self.atoms)
         energy = float(prediction.energy_eV[0])
         self.results = {

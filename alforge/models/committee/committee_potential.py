@@ -12,9 +12,21 @@ the first member, so only one marginal-likelihood search runs.
 
 Example
 -------
->>> committee = CommitteePotential(n_members=4)          # doctest: +SKIP
->>> committee.fit(frames)
+>>> from ase.build import molecule
+>>> from ase.calculators.emt import EMT
+>>> frames = []
+>>> for seed in range(12):  # toy data: displaced methane labelled by ASE's EMT
+...     atoms = molecule("CH4")
+...     atoms.rattle(0.05, seed=seed)
+...     atoms.calc = EMT()
+...     _ = atoms.get_forces()  # the calculator keeps energy and forces as the labels
+...     frames.append(atoms)
+>>> committee = CommitteePotential(n_members=3)
+>>> report = committee.fit(frames)
+>>> atoms = molecule("CH4")
 >>> atoms.calc = committee.calculator()
+>>> atoms.get_forces().shape, atoms.calc.results["forces_std"].shape  # forces_std: one per atom
+((5, 3), (5,))
 """
 
 from __future__ import annotations

@@ -29,12 +29,14 @@ as ``Wᵀ (J R)`` with the centres' ``J_m R_m`` precomputed, which never forms `
   variance that falls to the noise level at training points. ``N`` is the precomputed
   neighbourhood (the centre and its ``k - 1`` nearest centres) of the centre nearest to the
   query, so a prediction costs one triangular solve; the factors take ``n (k (1 + 3N))²``
-  floats (ethanol, 200 centres, k = 8: 80 MB), built on first use.
+  floats and the rows ``B`` per neighbourhood ``n k (1 + 3N) r`` (ethanol, 200 centres, k = 8,
+  r = 64: 80 MB and 23 MB), built on first use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -65,6 +67,22 @@ class PosteriorOutput:
     forces_eV_per_A: Tensor
     energy_var_eV2: Tensor | None = None
     forces_var_eV2_per_A2: Tensor | None = None
+
+
+class _Neighbourhoods(NamedTuple):
+    """What the local correction needs per centre ``m``, built once (see :meth:`GDMLPosterior._neighbourhoods`)."""
+
+    centres: Tensor  # (n, k): m and its k - 1 nearest centres
+    bases: Tensor  # (n, q, r): the rows of L U at their q = k (1 + 3N) output columns
+    lowers: Tensor  # (n, q, q): Cholesky factors of K_NN - B Bᵀ
+    usable: Tensor  # (n,): whether the factorisation succeeded
+
+
+def _rows(table: Tensor, index: Tensor) -> Tensor:
+    """``table[index]`` for a 1-D ``index``; a view, not a copy, for a single query."""
+    if index.shape[0] == 1:
+        return table[int(index[0])].unsqueeze(0)
+    return table[index]
 
 
 class GDMLPosterior:
@@ -128,10 +146,11 @@ class GDMLPosterior:
         self.alpha_energy = weights[:, 0].contiguous()
         self.beta = torch.einsum("ndk,nk->nd", self.centres_jac, weights[:, 1:])
         self.factor = factor
+        self.rank = 0 if factor is None else int(factor.shape[1])
         self.local_basis = local_basis
         self.noise_variances = noise_variances
         self.n_neighbours = min(n_neighbours, centres_A.shape[0]) if local_basis is not None else 0
-        self._local_cache: tuple[Tensor, Tensor, Tensor] | None = None
+        self._local_cache: _Neighbourhoods | None = None
         self._projector_cache: tuple[Tensor, Tensor] | None = None
         retain_freed_memory()
 
@@ -169,10 +188,8 @@ class GDMLPosterior:
         return PosteriorOutput(
             energy_eV=torch.cat([p.energy_eV for p in parts]),
             forces_eV_per_A=torch.cat([p.forces_eV_per_A for p in parts]),
-            energy_var_eV2=torch.cat([p.energy_var_eV2 for p in parts]) if with_variance else None,
-            forces_var_eV2_per_A2=(
-                torch.cat([p.forces_var_eV2_per_A2 for p in parts]) if with_variance else None
-            ),
+            energy_var_eV2=_cat_present([p.energy_var_eV2 for p in parts]),
+            forces_var_eV2_per_A2=_cat_present([p.forces_var_eV2_per_A2 for p in parts]),
         )
 
     def _chunk(self, positions_A: Tensor, with_variance: bool) -> PosteriorOutput:
@@ -226,7 +243,9 @@ class GDMLPosterior:
         rows[:, 1:, :, 1:] = grad_grad.neg_().transpose(1, 2)
         return rows.reshape(n_test, n_grad + 1, -1).mul_(self.outputscale / n_sym)
 
-    def _projected(self, jac_perm: Tensor, diff: Tensor, phi: Tensor, c1: Tensor, c2: Tensor) -> Tensor:
+    def _projected(
+        self, factor: Tensor, jac_perm: Tensor, diff: Tensor, phi: Tensor, c1: Tensor, c2: Tensor
+    ) -> Tensor:
         """``k_*ᵀ R`` for every query output without forming ``k_*``, shape ``(t, 1 + 3N, r)``.
 
         The gradient columns of centre ``m`` in ``k_*`` are ``-W_mᵀ J_m`` with
@@ -236,7 +255,7 @@ class GDMLPosterior:
         """
         n_test, n_sym, n_centres, dim = diff.shape
         n_grad = jac_perm.shape[-1]
-        energy_rows, grad_rows = self._projector()
+        energy_rows, grad_rows = self._projector(factor)
         jac_u = diff @ jac_perm  # (t, S, n, 3N): J[σ]ᵀ u
         weights = (c1.transpose(1, 2) @ jac_perm.reshape(n_test, n_sym, dim * n_grad)).reshape(
             n_test * n_centres, dim, n_grad
@@ -251,12 +270,12 @@ class GDMLPosterior:
         grad = c1_jac_u @ energy_rows - weights.reshape(n_test, n_centres * dim, n_grad).transpose(1, 2) @ grad_rows
         return torch.cat([energy, grad], dim=1).mul_(self.outputscale / n_sym)
 
-    def _projector(self) -> tuple[Tensor, Tensor]:
+    def _projector(self, factor: Tensor) -> tuple[Tensor, Tensor]:
         """The energy rows of ``R`` per centre, ``(n, r)``, and ``J_m R_m`` stacked, ``(n d, r)``;
         built once."""
         if self._projector_cache is None:
             n_centres, n_out = self.centres_x.shape[0], self.weights.shape[1]
-            blocks = self.factor.reshape(n_centres, n_out, -1)
+            blocks = factor.reshape(n_centres, n_out, -1)
             grad_rows = (self.centres_jac @ blocks[:, 1:]).reshape(n_centres * self.centres_x.shape[1], -1)
             self._projector_cache = (blocks[:, 0].contiguous(), grad_rows)
         return self._projector_cache
@@ -267,28 +286,22 @@ class GDMLPosterior:
         Per centre, forming takes ``3N × d × 3N`` (and ``3N × S × 3N``) products that the
         projection saves, and projects ``3N`` gradient rows where the projection takes ``d``.
         """
-        dim, n_grad, rank = self.centres_x.shape[1], self.weights.shape[1] - 1, self.factor.shape[1]
+        dim, n_grad, rank = self.centres_x.shape[1], self.weights.shape[1] - 1, self.rank
         return n_grad * (dim + self.n_symmetries) < (dim - n_grad) * rank
 
-    def _neighbourhoods(self) -> tuple[Tensor, Tensor, Tensor]:
-        """Per centre ``m``: the output columns of ``m`` and its nearest centres, and the Cholesky
-        factor of their Schur complement ``K_NN - B Bᵀ``; built once, on first use.
+    def _neighbourhoods(self, local_basis: Tensor, noise_variances: Tensor) -> _Neighbourhoods:
+        """Per centre ``m``: ``m`` and its nearest centres, the rows ``B`` of ``local_basis`` at their
+        outputs and the Cholesky factor of their Schur complement ``K_NN - B Bᵀ``; built once, on
+        first use.
 
-        Returns
-        -------
-        columns : Tensor
-            Shape ``(n, q)`` with ``q = k (1 + 3N)``.
-        lowers : Tensor
-            Shape ``(n, q, q)``.
-        usable : Tensor
-            Boolean ``(n,)``: whether the factorisation succeeded.
+        ``local_basis`` and ``noise_variances`` are this posterior's (see the class).
         """
         if self._local_cache is not None:
             return self._local_cache
         n_centres, n_out = self.centres_x.shape[0], self.weights.shape[1]
         x_perm = self.centres_x[:, self.perms]
         offsets = torch.arange(n_out, device=self.device)
-        columns, lowers, usable = [], [], []
+        neighbours, bases, lowers, usable = [], [], [], []
         for m in range(n_centres):
             distance = (x_perm[m].unsqueeze(1) - self.centres_x).norm(dim=-1).amin(0)
             distance[m] = -1.0
@@ -301,18 +314,20 @@ class GDMLPosterior:
                 self.centres_jac[centres],
                 self.lengthscale,
             )
-            block.diagonal().add_(self.noise_variances.repeat(centres.shape[0]))
-            basis = self.local_basis[cols]
+            block.diagonal().add_(noise_variances.repeat(centres.shape[0]))
+            basis = local_basis[cols]
             schur = block - basis @ basis.mT
             schur.diagonal().add_(1e-10 * float(block.diagonal().max()))
             lower, info = torch.linalg.cholesky_ex(schur)
-            columns.append(cols)
+            neighbours.append(centres)
+            bases.append(basis)
             lowers.append(lower)
             usable.append(int(info) == 0)
-        self._local_cache = (
-            torch.stack(columns),
-            torch.stack(lowers),
-            torch.tensor(usable, device=self.device),
+        self._local_cache = _Neighbourhoods(
+            centres=torch.stack(neighbours),
+            bases=torch.stack(bases),
+            lowers=torch.stack(lowers),
+            usable=torch.tensor(usable, device=self.device),
         )
         return self._local_cache
 
@@ -320,19 +335,21 @@ class GDMLPosterior:
         self, jac_perm: Tensor, diff: Tensor, distance: Tensor, phi: Tensor, c1: Tensor, c2: Tensor
     ) -> Tensor:
         """``k_*ᵀ K⁻¹ k_*`` (approximated through the factor), shape ``(t, 1 + 3N)``."""
+        factor = self.factor
+        if factor is None:
+            msg = "this posterior has no factor R, so it predicts no variances; pass with_variance=False"
+            raise ValueError(msg)
         if self._forms_rows():
             centres_jac = self.centres_jac.expand(diff.shape[0], -1, -1, -1)
-            projected = self._cross_covariances(jac_perm, diff, phi, c1, c2, centres_jac) @ self.factor
+            projected = self._cross_covariances(jac_perm, diff, phi, c1, c2, centres_jac) @ factor
         else:
-            projected = self._projected(jac_perm, diff, phi, c1, c2)
+            projected = self._projected(factor, jac_perm, diff, phi, c1, c2)
         explained = projected.pow(2).sum(-1)
         if self.local_basis is None or self.n_neighbours == 0 or self.noise_variances is None:
             return explained
-        columns, lowers, usable = self._neighbourhoods()
+        local = self._neighbourhoods(self.local_basis, self.noise_variances)
         nearest = distance.amin(1).argmin(-1)
-        cols = columns[nearest]
-        n_out = self.weights.shape[1]
-        centres = cols[:, ::n_out] // n_out  # (t, k): the neighbourhood's centres
+        centres = _rows(local.centres, nearest)  # (t, k): the neighbourhood's centres
         at = centres.unsqueeze(1).expand(-1, diff.shape[1], -1)
         local_rows = self._cross_covariances(
             jac_perm,
@@ -342,9 +359,9 @@ class GDMLPosterior:
             c2.gather(2, at),
             self.centres_jac[centres],
         )
-        residual = local_rows - projected @ self.local_basis[cols].mT
-        whitened = torch.linalg.solve_triangular(lowers[nearest], residual.mT, upper=False)
-        return explained + whitened.pow(2).sum(1) * usable[nearest].unsqueeze(-1)
+        residual = local_rows - projected @ _rows(local.bases, nearest).mT
+        whitened = torch.linalg.solve_triangular(_rows(local.lowers, nearest), residual.mT, upper=False)
+        return explained + whitened.pow(2).sum(1) * local.usable[nearest].unsqueeze(-1)
 
     def _prior(self, x: Tensor, jac: Tensor, jac_perm: Tensor) -> tuple[Tensor, Tensor]:
         """Prior variances of the energy ``(t,)`` and of each gradient component ``(t, 3N)``."""
@@ -356,3 +373,9 @@ class GDMLPosterior:
         cross = (jac_perm * jac.unsqueeze(1)).sum(-2)
         prior_grad = -scale * (c1.unsqueeze(-1) * cross + c2.unsqueeze(-1) * jac_u * u_jac).sum(1)
         return scale * phi.sum(1), prior_grad
+
+
+def _cat_present(tensors: list[Tensor | None]) -> Tensor | None:
+    """Concatenate the chunks' tensors, or ``None`` when any chunk has none (no variances)."""
+    present = [t for t in tensors if t is not None]
+    return torch.cat(present) if len(present) == len(tensors) else None

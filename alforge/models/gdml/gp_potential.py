@@ -18,10 +18,23 @@ the sibling modules (search, solvers, held-out calibration, posterior, persisten
 
 Example
 -------
->>> model = GPPotential(kernel="matern52")              # doctest: +SKIP
->>> report = model.fit(frames)                          # labelled frames of one molecule
->>> atoms.calc = model.calculator()                     # energy, forces, energy_std, forces_std
->>> model.save("ethanol.pt")
+>>> from ase.build import molecule
+>>> from ase.calculators.emt import EMT
+>>> frames = []
+>>> for seed in range(12):  # toy data: displaced methane labelled by ASE's EMT
+...     atoms = molecule("CH4")
+...     atoms.rattle(0.05, seed=seed)
+...     atoms.calc = EMT()
+...     _ = atoms.get_forces()  # the calculator keeps energy and forces as the labels
+...     frames.append(atoms)
+>>> model = GPPotential(kernel="matern52")
+>>> report = model.fit(frames)                  # labelled frames of one molecule
+>>> atoms = molecule("CH4")
+>>> atoms.calc = model.calculator()             # energy, forces, energy_std, forces_std
+>>> atoms.get_forces().shape
+(5, 3)
+>>> sorted(atoms.calc.results)
+['energy', 'energy_std', 'forces', 'forces_std', 'free_energy']
 """
 
 from __future__ import annotations
@@ -233,9 +246,8 @@ class GPPotential(Potential):
             if value is None or not value > 0:
                 msg = f"{name}={value!r} must be positive"
                 raise ModelError(msg)
-        like = {"dtype": self.dtype, "device": self.device}
-        covar.base_kernel.lengthscale = torch.tensor(lengthscale, **like)
-        covar.outputscale = torch.tensor(signal, **like)
+        covar.base_kernel.lengthscale = torch.tensor(lengthscale, dtype=self.dtype, device=self.device)
+        covar.outputscale = torch.tensor(signal, dtype=self.dtype, device=self.device)
         # The noise setters move a value on or under the floor just above it and keep any other.
         noise.energy_noise = float(energy_noise or 0.0) ** 2
         noise.force_noise = float(force_noise or 0.0) ** 2
@@ -255,13 +267,12 @@ class GPPotential(Potential):
             self.symmetries_option, np.asarray(numbers), positions_A[0], self.bond_scale, self.max_symmetries
         )
         covar, noise = self._build_modules(n_atoms)
-        as_tensor = {"device": self.device, "dtype": self.dtype}
-        x = torch.as_tensor(positions_A.reshape(n_structures, -1), **as_tensor)
+        x = torch.as_tensor(positions_A.reshape(n_structures, -1), dtype=self.dtype, device=self.device)
         prior_mean = float(energies_eV.mean())
         targets = np.concatenate(
             [(energies_eV - prior_mean)[:, None], -forces_eV_per_A.reshape(n_structures, -1)], axis=1
         )
-        y = torch.as_tensor(targets.reshape(-1), **as_tensor)
+        y = torch.as_tensor(targets.reshape(-1), dtype=self.dtype, device=self.device)
         notes: list[str] = []
         start = time.perf_counter()
         n_search = 0
@@ -301,7 +312,7 @@ class GPPotential(Potential):
             "calibration": time.perf_counter() - solved,
         }
         hyper = self.hyperparameters
-        notes.extend(self._bound_notes(hyper))
+        notes.extend(self._bound_notes(hyper, covar))
         return FitReport(
             kind=self.kind,
             n_structures=n_structures,
@@ -400,14 +411,14 @@ class GPPotential(Potential):
             n_neighbours=self.n_neighbours,
         )
 
-    def _bound_notes(self, hyper: dict[str, Any]) -> list[str]:
+    def _bound_notes(self, hyper: dict[str, Any], covar: ScaleKernel) -> list[str]:
         notes = []
         if hyper["force_noise_eV_per_A"] <= 1.01 * self.min_force_noise_eV_per_A:
             notes.append(
                 f"force noise is at its lower bound {self.min_force_noise_eV_per_A} eV/Å "
                 "(very clean data or too small a bound)"
             )
-        upper = float(self.covar_module.base_kernel.raw_lengthscale_constraint.upper_bound)
+        upper = float(covar.base_kernel.raw_lengthscale_constraint.upper_bound)
         if math.isfinite(upper) and hyper["lengthscale_per_A"] >= 0.99 * upper:
             notes.append(
                 f"length scale is at its upper search bound {upper:.3g} 1/Å (16 × the median "

@@ -12,9 +12,15 @@ hold out and the candidate nearest 5 Å is taken.
 
 Example
 -------
->>> model = LocalGPPotential()                 # doctest: +SKIP
->>> model.fit(frames).notes[0]
-'pair cutoff 8.5 Å chosen by held-out force MAE ...'
+The candidates for ethanol; ``LocalGPPotential().fit(frames)`` then scores each and states the
+choice in the first of its report's ``notes``:
+
+>>> from ase.build import molecule
+>>> candidates, why = cutoff_candidates([molecule("CH3CH2OH")])
+>>> candidates
+[3.0, 4.0, 4.57]
+>>> why
+'from 1.42 Å (1.3 × the median nearest-neighbour distance) to 4.57 Å (the largest pair distance 4.07 Å + 0.5 Å)'
 """
 
 from __future__ import annotations

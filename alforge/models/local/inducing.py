@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
@@ -25,7 +23,8 @@ def choose_inducing(
     n_pair_inducing: int,
     n_triplet_inducing: int,
     seed: int,
-    like: dict[str, Any],
+    dtype: torch.dtype,
+    device: torch.device,
     min_triplet_distance_A: float | None = None,
 ) -> LocalInducing:
     """Pair grids and farthest-point triplets (no two closer than ``min_triplet_distance_A``).
@@ -41,27 +40,27 @@ def choose_inducing(
     triplets: dict[tuple[int, int, int], list[np.ndarray]] = {}
     for env in envs:
         r = np.linalg.norm(env.pair_vec_A, axis=1)
-        for b, key in enumerate(env.pair_keys):
-            shortest[key] = min(shortest.get(key, np.inf), float(r[env.pair_key == b].min()))
+        for b, pair_key in enumerate(env.pair_keys):
+            shortest[pair_key] = min(shortest.get(pair_key, np.inf), float(r[env.pair_key == b].min()))
         if triplet_cutoff_A is not None and len(env.trip_ij):
             c = np.linalg.norm(env.pair_vec_A[env.trip_ik] - env.pair_vec_A[env.trip_ij], axis=1)
             feats = np.stack([r[env.trip_ij], r[env.trip_ik], c], axis=1)
-            for b, key in enumerate(env.triplet_keys):
-                triplets.setdefault(key, []).append(feats[env.trip_key == b])
+            for b, triplet_key in enumerate(env.triplet_keys):
+                triplets.setdefault(triplet_key, []).append(feats[env.trip_key == b])
     pair_keys = sorted(shortest)
     pair_points = []
-    for key in pair_keys:
-        low = max(0.5 * shortest[key], shortest[key] - 0.05 * (pair_cutoff_A - shortest[key]))
-        pair_points.append(torch.linspace(low, pair_cutoff_A, n_pair_inducing, **like))
+    for pair_key in pair_keys:
+        low = max(0.5 * shortest[pair_key], shortest[pair_key] - 0.05 * (pair_cutoff_A - shortest[pair_key]))
+        pair_points.append(torch.linspace(low, pair_cutoff_A, n_pair_inducing, dtype=dtype, device=device))
     rng = np.random.default_rng(seed)
     triplet_keys = sorted(triplets)
     triplet_points = []
-    for key in triplet_keys:
-        feats = np.concatenate(triplets[key])
+    for triplet_key in triplet_keys:
+        feats = np.concatenate(triplets[triplet_key])
         if len(feats) > 20 * n_triplet_inducing:
             feats = feats[rng.choice(len(feats), size=20 * n_triplet_inducing, replace=False)]
         chosen = farthest_point_indices(feats, n_triplet_inducing, min_distance=min_triplet_distance_A)
-        triplet_points.append(torch.as_tensor(feats[chosen], **like))
+        triplet_points.append(torch.as_tensor(feats[chosen], dtype=dtype, device=device))
     return LocalInducing(pair_keys, pair_points, triplet_keys, triplet_points)
 
 

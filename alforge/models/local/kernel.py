@@ -118,9 +118,8 @@ class LocalKernel(Module):
             else max(value, lower * (1 + 1e-4))
         )
         raw = getattr(self, f"raw_{name}")
-        like = {"dtype": raw.dtype, "device": raw.device}
         with torch.no_grad():
-            raw.copy_(constraint.inverse_transform(torch.tensor(value, **like)))
+            raw.copy_(constraint.inverse_transform(torch.tensor(value, dtype=raw.dtype, device=raw.device)))
 
     @property
     def pair_lengthscale_A(self) -> torch.Tensor:
@@ -190,39 +189,40 @@ class LocalKernel(Module):
         force_rows : torch.Tensor
             ``∂F/∂v`` (forces = ``-∂E/∂x``), shape ``(A, 3, M)``.
         """
-        like = {"dtype": self.raw_pair_lengthscale.dtype, "device": self.raw_pair_lengthscale.device}
-        vec = torch.as_tensor(env.pair_vec_A, **like)
+        dtype, device = self.raw_pair_lengthscale.dtype, self.raw_pair_lengthscale.device
+        vec = torch.as_tensor(env.pair_vec_A, dtype=dtype, device=device)
         r = vec.norm(dim=1).clamp_min(1e-12)
         unit = vec / r[:, None]
-        pair_i = torch.as_tensor(env.pair_i, device=like["device"])
-        pair_j = torch.as_tensor(env.pair_j, device=like["device"])
-        structure = torch.as_tensor(env.atom_structure, device=like["device"])
+        pair_i = torch.as_tensor(env.pair_i, device=device)
+        pair_j = torch.as_tensor(env.pair_j, device=device)
+        structure = torch.as_tensor(env.atom_structure, device=device)
         energy_blocks, force_blocks = [], []
         sigma2 = self.pair_variance_eV2.sqrt()
         pair_lookup = {key: b for b, key in enumerate(env.pair_keys)}
-        for key, points in zip(inducing.pair_keys, inducing.pair_points_A, strict=True):
-            z = points.to(**like)
-            energy = torch.zeros(env.n_structures, len(z), **like)
-            forces = torch.zeros(env.n_atoms, 3, len(z), **like)
-            if key in pair_lookup:
-                sel = torch.as_tensor(np.flatnonzero(env.pair_key == pair_lookup[key]), device=like["device"])
-                phi, dphi = self._pair_terms(r[sel], z)
-                energy = energy.index_add(0, structure[pair_i[sel]], phi)
+        for pair_key, points in zip(inducing.pair_keys, inducing.pair_points_A, strict=True):
+            z = points.to(dtype=dtype, device=device)
+            energy = torch.zeros(env.n_structures, len(z), dtype=dtype, device=device)
+            forces = torch.zeros(env.n_atoms, 3, len(z), dtype=dtype, device=device)
+            if pair_key in pair_lookup:
+                pairs = torch.as_tensor(np.flatnonzero(env.pair_key == pair_lookup[pair_key]), device=device)
+                phi, dphi = self._pair_terms(r[pairs], z)
+                energy = energy.index_add(0, structure[pair_i[pairs]], phi)
                 # forces = -dE/dx: x_i moves the pair by -u (force +dphi u), x_j by +u
-                forces = _scatter(env.n_atoms, [(pair_i[sel], unit[sel], 0), (pair_j[sel], -unit[sel], 0)], [dphi])
+                legs = [(pair_i[pairs], unit[pairs], 0), (pair_j[pairs], -unit[pairs], 0)]
+                forces = _scatter(env.n_atoms, legs, [dphi])
             whiten = self._whitener(z[:, None], self.pair_lengthscale_A)
             energy_blocks.append(sigma2 * energy @ whiten)
             force_blocks.append(sigma2 * forces @ whiten)
         trip_lookup = {key: b for b, key in enumerate(env.triplet_keys)}
         sigma3 = self.triplet_variance_eV2.sqrt()
-        for key, points in zip(inducing.triplet_keys, inducing.triplet_points_A, strict=True):
-            z = points.to(**like)
-            energy = torch.zeros(env.n_structures, len(z), **like)
-            forces = torch.zeros(env.n_atoms, 3, len(z), **like)
-            if key in trip_lookup and self.triplet_cutoff_A is not None:
-                sel = np.flatnonzero(env.trip_key == trip_lookup[key])
-                ij = torch.as_tensor(env.trip_ij[sel], device=like["device"])
-                ik = torch.as_tensor(env.trip_ik[sel], device=like["device"])
+        for triplet_key, points in zip(inducing.triplet_keys, inducing.triplet_points_A, strict=True):
+            z = points.to(dtype=dtype, device=device)
+            energy = torch.zeros(env.n_structures, len(z), dtype=dtype, device=device)
+            forces = torch.zeros(env.n_atoms, 3, len(z), dtype=dtype, device=device)
+            if triplet_key in trip_lookup and self.triplet_cutoff_A is not None:
+                triplets = np.flatnonzero(env.trip_key == trip_lookup[triplet_key])
+                ij = torch.as_tensor(env.trip_ij[triplets], device=device)
+                ik = torch.as_tensor(env.trip_ik[triplets], device=device)
                 c_vec = vec[ik] - vec[ij]
                 c = c_vec.norm(dim=1).clamp_min(1e-12)
                 phi, da, db, dc = self._triplet_terms(r[ij], r[ik], c, z)
@@ -236,7 +236,10 @@ class LocalKernel(Module):
             energy_blocks.append(sigma3 * energy @ whiten)
             force_blocks.append(sigma3 * forces @ whiten)
         if not energy_blocks:
-            return torch.zeros(env.n_structures, 0, **like), torch.zeros(env.n_atoms, 3, 0, **like)
+            return (
+                torch.zeros(env.n_structures, 0, dtype=dtype, device=device),
+                torch.zeros(env.n_atoms, 3, 0, dtype=dtype, device=device),
+            )
         return torch.cat(energy_blocks, dim=-1), torch.cat(force_blocks, dim=-1)
 
     def _pair_terms(self, r: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,9 +21,24 @@ prediction of any size, persistence); the numerics live in the sibling modules o
 
 Example
 -------
->>> model = LocalGPPotential(pair_cutoff_A=5.0, triplet_cutoff_A=3.5)   # doctest: +SKIP
->>> model.fit(frames)                          # labelled frames, any sizes, periodic or not
+Trained on methane (a few inducing points keep the example fast), the model predicts ethane too:
+
+>>> from ase.build import molecule
+>>> from ase.calculators.emt import EMT
+>>> frames = []
+>>> for seed in range(12):  # toy data: displaced methane labelled by ASE's EMT
+...     atoms = molecule("CH4")
+...     atoms.rattle(0.05, seed=seed)
+...     atoms.calc = EMT()
+...     _ = atoms.get_forces()  # the calculator keeps energy and forces as the labels
+...     frames.append(atoms)
+>>> model = LocalGPPotential(pair_cutoff_A=3.0, triplet_cutoff_A=3.0, n_pair_inducing=12, n_triplet_inducing=12,
+...                          max_iterations=10)
+>>> report = model.fit(frames)                 # labelled frames, any sizes, periodic or not
+>>> atoms = molecule("C2H6")
 >>> atoms.calc = model.calculator()            # energy, forces, energy_std, forces_std
+>>> atoms.get_forces().shape, atoms.calc.results["forces_std"].shape
+((8, 3), (8,))
 """
 
 from __future__ import annotations
@@ -286,10 +301,9 @@ class LocalGPPotential(Potential):
         )
 
     def _targets(self, residual_eV: np.ndarray, forces: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        like = {"dtype": self.dtype, "device": self.device}
         return (
-            torch.as_tensor(residual_eV, **like),
-            torch.as_tensor(np.concatenate([f.reshape(-1, 3) for f in forces]), **like),
+            torch.as_tensor(residual_eV, dtype=self.dtype, device=self.device),
+            torch.as_tensor(np.concatenate([f.reshape(-1, 3) for f in forces]), dtype=self.dtype, device=self.device),
         )
 
     def _inducing(self, envs: list[LocalEnvironments], min_triplet_distance_A: float | None = None) -> LocalInducing:
@@ -300,7 +314,8 @@ class LocalGPPotential(Potential):
             n_pair_inducing=self.n_pair_inducing,
             n_triplet_inducing=self.n_triplet_inducing,
             seed=self.seed,
-            like={"dtype": self.dtype, "device": self.device},
+            dtype=self.dtype,
+            device=self.device,
             min_triplet_distance_A=min_triplet_distance_A,
         )
 

@@ -143,7 +143,7 @@ def solve_weights(
     FitError
         The precision matrix is not positive definite.
     """
-    totals = None
+    totals: tuple[torch.Tensor, ...] | None = None
     for b, (env, targets) in enumerate(blocks):
         with torch.no_grad():
             part = normal_equations(
