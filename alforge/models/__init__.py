@@ -17,14 +17,8 @@ Fit a GP on eight structures, save it, and score the saved model on four it has 
 >>> import tempfile
 >>> from pathlib import Path
 >>> from ase.build import molecule
->>> from ase.calculators.emt import EMT
->>> frames = []
->>> for seed in range(12):  # toy data: displaced methane labelled by ASE's EMT
-...     atoms = molecule("CH4")
-...     atoms.rattle(0.05, seed=seed)
-...     atoms.calc = EMT()
-...     _ = atoms.get_forces()  # the calculator keeps energy and forces as the labels
-...     frames.append(atoms)
+>>> from alforge.models.common.toy import emt_methane
+>>> frames = emt_methane(12)  # toy data: displaced methane labelled by ASE's EMT
 >>> from alforge.models import build_model, evaluate, load_model
 >>> model = build_model("gp")
 >>> report = model.fit(frames[:8])

@@ -8,7 +8,6 @@ from ase import Atoms
 from ase.build import molecule
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from alforge.campaign.select import farthest_point_sampling
 from alforge.errors import ModelInputError
 from alforge.models.common import calibration_factor, farthest_point_indices, read_labels
 

@@ -13,14 +13,8 @@ the first member, so only one marginal-likelihood search runs.
 Example
 -------
 >>> from ase.build import molecule
->>> from ase.calculators.emt import EMT
->>> frames = []
->>> for seed in range(12):  # toy data: displaced methane labelled by ASE's EMT
-...     atoms = molecule("CH4")
-...     atoms.rattle(0.05, seed=seed)
-...     atoms.calc = EMT()
-...     _ = atoms.get_forces()  # the calculator keeps energy and forces as the labels
-...     frames.append(atoms)
+>>> from alforge.models.common.toy import emt_methane
+>>> frames = emt_methane(12)  # toy data: displaced methane labelled by ASE's EMT
 >>> committee = CommitteePotential(n_members=3)
 >>> report = committee.fit(frames)
 >>> atoms = molecule("CH4")

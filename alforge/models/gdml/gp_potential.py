@@ -19,14 +19,8 @@ the sibling modules (search, solvers, held-out calibration, posterior, persisten
 Example
 -------
 >>> from ase.build import molecule
->>> from ase.calculators.emt import EMT
->>> frames = []
->>> for seed in range(12):  # toy data: displaced methane labelled by ASE's EMT
-...     atoms = molecule("CH4")
-...     atoms.rattle(0.05, seed=seed)
-...     atoms.calc = EMT()
-...     _ = atoms.get_forces()  # the calculator keeps energy and forces as the labels
-...     frames.append(atoms)
+>>> from alforge.models.common.toy import emt_methane
+>>> frames = emt_methane(12)  # toy data: displaced methane labelled by ASE's EMT
 >>> model = GPPotential(kernel="matern52")
 >>> report = model.fit(frames)                  # labelled frames of one molecule
 >>> atoms = molecule("CH4")
@@ -39,7 +33,6 @@ Example
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar, Self
@@ -50,7 +43,7 @@ from ase import Atoms
 from gpytorch.constraints import GreaterThan
 from gpytorch.kernels import ScaleKernel
 
-from alforge.errors import FitError, ModelError
+from alforge.errors import ModelError
 from alforge.models.base import Potential, resolve_device, resolve_dtype
 from alforge.models.common.calibration import calibration_factor
 from alforge.models.common.frames import stack_positions
@@ -61,7 +54,7 @@ from alforge.models.gdml.gp_persistence import gp_from_state, gp_state
 from alforge.models.gdml.gp_solvers import SOLVERS, GPSolution, choose_solver, solve
 from alforge.models.gdml.gradient_noise import GradientNoise
 from alforge.models.gdml.held_out_calibration import held_out_errors
-from alforge.models.gdml.hyperparameter_search import optimise_hyperparameters
+from alforge.models.gdml.hyperparameter_search import bound_notes, optimise_hyperparameters
 from alforge.models.gdml.matern52_gdml_kernel import Matern52GDMLKernel
 from alforge.models.gdml.rbf_gdml_kernel import RBFGDMLKernel
 from alforge.models.gdml.symmetries import resolve_permutations
@@ -312,7 +305,7 @@ class GPPotential(Potential):
             "calibration": time.perf_counter() - solved,
         }
         hyper = self.hyperparameters
-        notes.extend(self._bound_notes(hyper, covar))
+        notes.extend(bound_notes(hyper, covar, self.min_force_noise_eV_per_A))
         return FitReport(
             kind=self.kind,
             n_structures=n_structures,
@@ -410,24 +403,6 @@ class GPPotential(Potential):
             noise_variances=noise_variances,
             n_neighbours=self.n_neighbours,
         )
-
-    def _bound_notes(self, hyper: dict[str, Any], covar: ScaleKernel) -> list[str]:
-        notes = []
-        if hyper["force_noise_eV_per_A"] <= 1.01 * self.min_force_noise_eV_per_A:
-            notes.append(
-                f"force noise is at its lower bound {self.min_force_noise_eV_per_A} eV/Å "
-                "(very clean data or too small a bound)"
-            )
-        upper = float(covar.base_kernel.raw_lengthscale_constraint.upper_bound)
-        if math.isfinite(upper) and hyper["lengthscale_per_A"] >= 0.99 * upper:
-            notes.append(
-                f"length scale is at its upper search bound {upper:.3g} 1/Å (16 × the median "
-                "descriptor distance): the data look nearly harmonic"
-            )
-        if not all(math.isfinite(v) for v in hyper.values() if isinstance(v, float)):
-            msg = f"fitted hyperparameters are not finite: {hyper}; check the data or fix them (optimize=False)"
-            raise FitError(msg)
-        return notes
 
     # ---- prediction ------------------------------------------------------------------------
     def _require_posterior(self) -> GDMLPosterior:

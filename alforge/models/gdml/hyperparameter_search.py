@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ from alforge.models.gdml.gdml_kernel import GDMLKernel
 from alforge.models.gdml.gradient_noise import GradientNoise
 from alforge.models.gdml.log_interval import LogInterval
 
-__all__ = ["SearchResult", "optimise_hyperparameters"]
+__all__ = ["SearchResult", "bound_notes", "optimise_hyperparameters"]
 
 _GRID_EXPONENTS = range(4, -3, -1)  # ℓ = 2^e × the median distance, largest first (2⁴ is the bound)
 _GRID_PATIENCE = 2
@@ -258,3 +259,23 @@ def optimise_hyperparameters(
         )
         raise FitError(msg)
     return SearchResult(-best_state[0], evaluations, grid_time, time.perf_counter() - started, notes)
+
+
+def bound_notes(hyper: dict[str, Any], covar: ScaleKernel, min_force_noise_eV_per_A: float) -> list[str]:
+    """What the fit report says about fitted hyperparameters at their bounds; non-finite ones raise."""
+    notes = []
+    if hyper["force_noise_eV_per_A"] <= 1.01 * min_force_noise_eV_per_A:
+        notes.append(
+            f"force noise is at its lower bound {min_force_noise_eV_per_A} eV/Å "
+            "(very clean data or too small a bound)"
+        )
+    upper = float(covar.base_kernel.raw_lengthscale_constraint.upper_bound)
+    if math.isfinite(upper) and hyper["lengthscale_per_A"] >= 0.99 * upper:
+        notes.append(
+            f"length scale is at its upper search bound {upper:.3g} 1/Å (16 × the median "
+            "descriptor distance): the data look nearly harmonic"
+        )
+    if not all(math.isfinite(v) for v in hyper.values() if isinstance(v, float)):
+        msg = f"fitted hyperparameters are not finite: {hyper}; check the data or fix them (optimize=False)"
+        raise FitError(msg)
+    return notes

@@ -7,15 +7,10 @@ samples of the training triplets), the energy is linear in ``M`` whitened weight
 is Bayesian linear regression with cost ``O(N_rows M²)`` — linear in the number of training
 structures — and hyperparameters maximise its closed-form marginal likelihood (L-BFGS on a
 subset of structures). Forces are the exact negative gradient of the predicted energy;
-uncertainties are the Subset-of-Regressors posterior standard deviations of the energy and of
-each force component (latent, without noise). This is the FLARE-style sparse GP of
-Vandermause et al. and the two/three-body GP of Glielmo et al.; learning curves are compared
-with Scherer et al., J. Chem. Theory Comput. 16, 3194 (2020) in ``benchmarks/local_gp.py``.
-
-Unlike the global GP, the model is not tied to one molecule: frames may have any number of atoms
-of the training elements. :attr:`numbers` holds the first training structure's atomic numbers
-(so :meth:`predict_positions` and fixed-molecule callers keep working); :attr:`species` the elements.
-
+uncertainties are the Subset-of-Regressors posterior stds of the energy and each force component
+(latent, without noise): the sparse GPs of FLARE (Vandermause et al.) and Glielmo et al.
+Unlike the global GP, frames may have any number of atoms of the training elements
+(:attr:`species`); :attr:`numbers` is the first training structure's, for :meth:`predict_positions`.
 Over 400 lines because the class is the whole user-facing model (options, fit over blocks,
 prediction of any size, persistence); the numerics live in the sibling modules of ``local/``.
 
@@ -24,14 +19,8 @@ Example
 Trained on methane (a few inducing points keep the example fast), the model predicts ethane too:
 
 >>> from ase.build import molecule
->>> from ase.calculators.emt import EMT
->>> frames = []
->>> for seed in range(12):  # toy data: displaced methane labelled by ASE's EMT
-...     atoms = molecule("CH4")
-...     atoms.rattle(0.05, seed=seed)
-...     atoms.calc = EMT()
-...     _ = atoms.get_forces()  # the calculator keeps energy and forces as the labels
-...     frames.append(atoms)
+>>> from alforge.models.common.toy import emt_methane
+>>> frames = emt_methane(12)  # toy data: displaced methane labelled by ASE's EMT
 >>> model = LocalGPPotential(pair_cutoff_A=3.0, triplet_cutoff_A=3.0, n_pair_inducing=12, n_triplet_inducing=12,
 ...                          max_iterations=10)
 >>> report = model.fit(frames)                 # labelled frames, any sizes, periodic or not
