@@ -9,7 +9,8 @@
 - :mod:`~alforge.campaign.artifacts`: build, save (content-addressed) and load models;
 - :mod:`~alforge.campaign.seed`: generation 0, the start structures and rattled copies;
 - :mod:`~alforge.campaign.train`: the training set and the (warm-started) fit;
-- :mod:`~alforge.campaign.plan`: the uncertainty threshold, resolved once per generation;
+- :mod:`~alforge.campaign.plan`: the threshold, label budgets and (:mod:`~alforge.campaign.starts`)
+  walker starts, resolved once per generation;
 - :mod:`~alforge.campaign.explore` and :mod:`~alforge.campaign.walker`: MD walkers on the model;
 - :mod:`~alforge.campaign.select`: held-out frames, then the frames to label;
 - :mod:`~alforge.campaign.label`: one reference calculation;

@@ -1,75 +1,24 @@
-"""Exploration: where each walker starts, and running it on the generation's model.
+"""Exploration: run a walker of the generation on its model from its planned start; store what it did.
 
-The walker itself (MD, the trust window, rewinds) is :mod:`alforge.campaign.walker`; this module
-decides its start and stores what it did. With ``exploration.start = "continue"`` (the default)
-a walker resumes where its last run ended, positions and velocities, read from the database.
+The walker itself (MD, the trust window, rewinds) is :mod:`alforge.campaign.walker`; where it
+starts was resolved with the plan (:mod:`alforge.campaign.starts`).
 """
 
 from __future__ import annotations
 
 import hashlib
 
-import numpy as np
-from ase import Atoms
 from sqlalchemy import select
 
 from alforge.campaign.artifacts import load_model_record
-from alforge.campaign.context import CampaignContext, campaign_starts, get_generation, load_context
+from alforge.campaign.context import get_generation, load_context
 from alforge.campaign.plan import plan_step
-from alforge.db import Database, MDRun, Structure
+from alforge.campaign.starts import planned_start
+from alforge.db import Database, MDRun
 from alforge.db import campaigns as store
-from alforge.db.calculations import labelled_frames
-from alforge.db.labels import campaign_calculation_ids
-from alforge.db.structures import add_structures, atoms_from_row
+from alforge.errors import AlforgeError
 
-__all__ = ["explore_step", "walker_start"]
-
-
-def _within_guards(atoms: Atoms, ctx: CampaignContext) -> bool:
-    """True if a labelled frame is a sane MD start: forces and distances inside the walkers' guards."""
-    e = ctx.spec.exploration
-    if np.linalg.norm(atoms.get_forces(), axis=1).max() >= e.max_force_eV_per_A:
-        return False
-    if len(atoms) < 2:
-        return True
-    distances = atoms.get_all_distances(mic=bool(atoms.pbc.any()))
-    return bool(distances[np.triu_indices(len(atoms), 1)].min() >= e.min_distance_A)
-
-
-def walker_start(
-    db: Database, ctx: CampaignContext, campaign_id: int, index: int, walker: int
-) -> tuple[Atoms, np.ndarray | None]:
-    """Where walker ``walker`` of generation ``index`` starts, and its velocities (Å/fs) if it continues.
-
-    ``exploration.start = "continue"`` (the default): the walker resumes where its last recorded
-    run ended, positions and velocities, so that walkers accumulate simulated time across
-    generations (a guard-ended run resumes from its last confident frame with fresh velocities).
-    A walker with no earlier run starts from the campaign's start structures (stored in the
-    database when the campaign started), walker by walker.
-    ``"labelled"``: a seeded uniform draw among the start structures and the campaign's training
-    structures inside the walkers' guards. ``"initial"``: the start structures every generation.
-    Everything but the very first start comes from the database, so a resumed generation starts
-    its walkers where the interrupted one did.
-    """
-    mode = ctx.spec.exploration.start
-    if mode == "continue":
-        with db.session(readonly=True) as session:
-            run = store.last_walker_run(session, campaign_id, walker, before_index=index)
-            if run is not None:
-                end = atoms_from_row(session.get(Structure, run.end_structure_id))  # type: ignore[arg-type]
-                velocities = run.end_velocities_A_per_fs
-                if velocities is None or velocities.shape != (len(end), 3):
-                    velocities = None
-                return end, velocities
-    starts = campaign_starts(db, campaign_id)
-    if mode in ("continue", "initial"):
-        return starts[walker % len(starts)], None
-    with db.session(readonly=True) as session:
-        ids = campaign_calculation_ids(session, campaign_id, split="train")
-        labelled = labelled_frames(session, ids) if ids else []
-    pool = [*starts, *(frame for frame in labelled if _within_guards(frame, ctx))]
-    choice = pool[int(np.random.default_rng([ctx.spec.seed, index, walker]).integers(len(pool)))]
-    return Atoms(choice.numbers, choice.positions, cell=choice.cell, pbc=choice.pbc), None
+__all__ = ["explore_step"]
 
 
 def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: int, walker: int) -> int:
@@ -87,7 +36,11 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
     model = load_model_record(db, model_id)
     plan = plan_step(db, campaign_id, generation_id, model_id)
     e = ctx.spec.exploration
-    start, velocities = walker_start(db, ctx, campaign_id, index, walker)
+    planned = planned_start(db, generation_id, walker)
+    if planned is None:  # planned by plan_step above; a missing row is a bug, not a case to recover
+        msg = f"generation {index} has no planned start for walker {walker}"
+        raise AlforgeError(msg)
+    start, velocities, start_id = planned
     settings = WalkerSettings(
         temperature_K=e.temperatures_K[walker % len(e.temperatures_K)],
         steps=e.steps,
@@ -105,7 +58,6 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
     )
     result = Walker(model.calculator(), settings).run(start, velocities)
     with db.session() as session:
-        start_id = add_structures(session, [start])[0]
         return store.record_walker(
             session,
             generation_id,

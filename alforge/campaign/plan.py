@@ -4,6 +4,7 @@
   ``selection.threshold_eV_per_A`` (absolute), ``selection.threshold_relative`` (× the fitted
   force noise) or the user's target force MAE, ``τ = target / κ``
   (:mod:`alforge.campaign.calibration`); the trust ceiling is ``selection.upper_factor · τ``.
+- Where each walker starts (:mod:`alforge.campaign.starts`, table ``walker_starts``).
 - The label budget: held-out labels first (``validation.labels_per_generation``), then training
   labels (``selection.max_labels``), both within what ``stopping.max_labels`` leaves.
 
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from alforge.campaign.artifacts import load_model_record
 from alforge.campaign.calibration import calibrate_kappa, threshold_eV_per_A
 from alforge.campaign.context import get_generation, load_context
+from alforge.campaign.starts import resolve_starts
 from alforge.db import Database, Generation
 from alforge.db.labels import campaign_calculation_ids
 
@@ -77,8 +79,9 @@ def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int)
     ctx = load_context(db, campaign_id)
     with db.session(readonly=True) as session:
         generation = get_generation(session, generation_id)
-        plan = stored_plan(generation)
+        plan, generation_index = stored_plan(generation), generation.index
         if plan is not None:
+            resolve_starts(db, ctx, generation_id, generation_index)  # no-op once stored
             return plan
         earlier = session.scalars(
             select(Generation.metrics)
@@ -116,4 +119,6 @@ def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int)
         if generation.label_budget is None:
             generation.held_out_budget = held_out
             generation.label_budget = min(s.max_labels, remaining - held_out)
-        return stored_plan(generation)  # type: ignore[return-value]
+        plan = stored_plan(generation)
+    resolve_starts(db, ctx, generation_id, generation_index)
+    return plan  # type: ignore[return-value]

@@ -12,6 +12,7 @@ from alforge.db.schema import (
     MDRun,
     ModelRecord,
     Structure,
+    WalkerStart,
 )
 from alforge.db.structures import add_structures, get_atoms, structure_hash
 
@@ -26,6 +27,7 @@ __all__ = [
     "MDRun",
     "ModelRecord",
     "Structure",
+    "WalkerStart",
     "add_structures",
     "ensure_calculations",
     "finish_calculation",

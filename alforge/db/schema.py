@@ -10,6 +10,7 @@ generations    one per learning iteration of a campaign (state, its plan, timing
 structures     geometries, deduplicated by a canonical content hash (1e-6 Å)
 calculations   reference results: one per (structure, level of theory)
 models         fitted potentials: artifact, checksum, training calculation ids
+walker_starts  where each walker of a generation starts (part of the generation's plan)
 md_runs        exploration walkers of a generation: budget, confident steps, why they stopped, where they ended
 candidates     explored frames of a generation: uncertainty, why kept, selected or not and as what, split
 
@@ -54,6 +55,7 @@ __all__ = [
     "MDRun",
     "ModelRecord",
     "Structure",
+    "WalkerStart",
     "utcnow",
 ]
 
@@ -236,6 +238,19 @@ class MDRun(Base):
     def simulated_fs(self) -> float:
         """Simulated time this walker ran in its generation (fs); 0 for rows older than revision 0003."""
         return float(self.steps_done) * float(self.timestep_fs or 0.0)
+
+
+class WalkerStart(Base):
+    """Where a walker of a generation starts (revision 0004), resolved with the generation's plan."""
+
+    __tablename__ = "walker_starts"
+    __table_args__ = (UniqueConstraint("generation_id", "walker", name="uq_walker_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"), index=True)
+    walker: Mapped[int] = mapped_column(Integer)
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structures.id"))
+    velocities_A_per_fs: Mapped[np.ndarray | None] = mapped_column(NumpyArray, nullable=True)  # None: fresh
 
 
 class Candidate(Base):

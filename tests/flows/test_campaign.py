@@ -22,7 +22,7 @@ from ase.io import write
 from sqlalchemy import func, select
 
 from alforge import Campaign, CampaignSpec
-from alforge.db import Calculation, Candidate, Database, Generation, MDRun
+from alforge.db import Calculation, Candidate, Database, Generation, MDRun, WalkerStart
 from alforge.errors import SpecError
 from tests.support.specs import water_spec
 
@@ -52,6 +52,18 @@ def assert_walkers_continue(db: Database) -> int:
             assert previous[2] is not None
             assert previous[2].shape[1] == 3
         pairs += 1
+    with db.session(readonly=True) as session:
+        planned = session.execute(
+            select(Generation.index, WalkerStart.walker, WalkerStart.structure_id, WalkerStart.velocities_A_per_fs)
+            .join(Generation, Generation.id == WalkerStart.generation_id)
+        ).all()
+    # the plan stored every walker's start before it ran, velocities included, and the walker used it
+    assert {(index, walker) for index, walker, _, _ in planned} == set(runs)
+    for index, walker, structure_id, velocities in planned:
+        assert runs[(index, walker)][0] == structure_id
+        previous = runs.get((index - 1, walker))
+        if previous is not None and previous[3] == "budget":
+            np.testing.assert_array_equal(velocities, previous[2])
     return pairs
 
 

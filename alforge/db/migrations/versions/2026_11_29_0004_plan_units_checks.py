@@ -3,7 +3,8 @@
 - ``generations`` gains the plan: ``threshold_eV_per_A``, ``upper_eV_per_A``, ``kappa``,
   ``kappa_frames``, ``threshold_source``, ``label_budget``, ``held_out_budget`` (copied from the
   ``settings["plan"]`` JSON that revision 0003's code wrote);
-- ``campaign_starts`` holds each campaign's start structures (filled when a campaign next starts);
+- ``campaign_starts`` holds each campaign's start structures (filled when a campaign next starts),
+  ``walker_starts`` where each walker of a generation starts (part of the plan);
 - ``md_runs.max_uncertainty`` → ``max_uncertainty_eV_per_A``, ``md_runs.uncertainties`` →
   ``uncertainties_eV_per_A``, ``candidates.uncertainty`` → ``uncertainty_eV_per_A``;
 - ``candidates.reason`` (``"uncertain: guard"`` packed two ideas) → ``origin`` (why the walker
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+import alforge.db.array_type
 
 revision = "0004"
 down_revision = "0003"
@@ -83,6 +86,17 @@ def upgrade() -> None:
         sa.UniqueConstraint("campaign_id", "position", name="uq_campaign_start_position"),
     )
     op.create_index("ix_campaign_starts_campaign_id", "campaign_starts", ["campaign_id"])
+    op.create_table(
+        "walker_starts",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("generation_id", sa.Integer(), sa.ForeignKey("generations.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("walker", sa.Integer(), nullable=False),
+        sa.Column("structure_id", sa.Integer(), sa.ForeignKey("structures.id"), nullable=False),
+        sa.Column("velocities_A_per_fs", alforge.db.array_type.NumpyArray(), nullable=True),
+        sa.UniqueConstraint("generation_id", "walker", name="uq_walker_start"),
+    )
+    op.create_index("ix_walker_starts_generation_id", "walker_starts", ["generation_id"])
 
     with op.batch_alter_table("md_runs") as batch:
         batch.alter_column("max_uncertainty", new_column_name="max_uncertainty_eV_per_A")
@@ -130,6 +144,8 @@ def downgrade() -> None:
     with op.batch_alter_table("md_runs") as batch:
         batch.alter_column("max_uncertainty_eV_per_A", new_column_name="max_uncertainty")
         batch.alter_column("uncertainties_eV_per_A", new_column_name="uncertainties")
+    op.drop_index("ix_walker_starts_generation_id", table_name="walker_starts")
+    op.drop_table("walker_starts")
     op.drop_index("ix_campaign_starts_campaign_id", table_name="campaign_starts")
     op.drop_table("campaign_starts")
     with op.batch_alter_table("generations") as batch:
