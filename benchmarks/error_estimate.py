@@ -1,0 +1,99 @@
+"""Is the error a campaign states honest when a few held-out frames miss a heavy tail? (issue 14)
+
+The verdict (``alforge/campaign/calibration.py``) states the larger of the held-out force MAE and
+two ratio estimates over every MD check of the same model: ``Σe/Σm · mean m`` and
+``Σe/Σm² · mean m²`` (``m`` the largest per-atom force std). This script measures that choice
+offline, on the reference trajectories of ``active_vs_random.py`` (cached in
+``benchmarks/.cache/``; that script generates them, ~30 min the first time):
+
+for GPs fitted on ``n`` random frames of the trajectory's pool half (fixed hyperparameters), the
+test half plays the MD population. 3,000 times, ``k`` held-out frames are drawn; the claim of each
+rule is divided by the true MAE over all test frames. Rules: the held-out mean alone, the two
+ratio estimates, and what the verdict states.
+
+Target (exit 1 if missed): what the verdict states has a median ratio in 0.67–1.5 for every
+molecule and size with 4 held-out frames, and overclaims less often than the held-out mean
+underclaims (share below 0.67).
+
+Usage: python benchmarks/error_estimate.py [--only ethanol|water] [--draws 3000]
+(~4 min on two cores with the trajectories cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _table import finish, print_table
+from active_vs_random import SYSTEMS, fixed_gp, hyperparameters, reference_trajectory, split
+
+SIZES = {"ethanol": (40, 80, 160), "water": (40, 80, 160)}
+HELD_OUT = (4, 8, 16)
+HONEST = (0.67, 1.5)
+
+
+def per_frame(model: object, frames: list) -> tuple[np.ndarray, np.ndarray]:
+    """(force MAE, largest per-atom force std) of each frame, eV/Å."""
+    p = model.predict(frames)  # type: ignore[attr-defined]
+    errors = np.array([np.abs(p.forces_eV_per_A[i] - f.get_forces()).mean() for i, f in enumerate(frames)])
+    return errors, p.forces_std_eV_per_A.max(axis=1)
+
+
+def main() -> None:
+    from alforge.campaign.calibration import estimate_force_mae_eV_per_A
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(SIZES))
+    parser.add_argument("--draws", type=int, default=3000)
+    args = parser.parse_args()
+    began = time.perf_counter()
+    failures: list[str] = []
+    for key in [args.only] if args.only else sorted(SIZES):
+        system = SYSTEMS[key]
+        frames, _ = reference_trajectory(system)
+        test, pool = split(frames)
+        hyper = hyperparameters(system, pool)
+        rng = np.random.default_rng(1)
+        rows = []
+        for n in SIZES[key]:
+            model = fixed_gp(hyper)
+            model.fit([pool[i] for i in rng.choice(len(pool), n, replace=False)])
+            errors, stds = per_frame(model, test)
+            truth = errors.mean()
+            tail = np.sort(errors)[-max(1, len(errors) // 33):].sum() / errors.sum()
+            for k in HELD_OUT:
+                ratios: dict[str, list[float]] = {"held-out mean": [], "stated": []}
+                for _ in range(args.draws):
+                    pick = rng.choice(len(test), k, replace=False)
+                    mean = errors[pick].mean()
+                    estimate = estimate_force_mae_eV_per_A(errors[pick], stds[pick], stds) or 0.0
+                    ratios["held-out mean"].append(mean / truth)
+                    ratios["stated"].append(max(mean, estimate) / truth)
+                held, stated = (np.asarray(ratios[r]) for r in ("held-out mean", "stated"))
+                rows.append((n, f"{truth:.4f}", f"{tail:.0%}", k,
+                             f"{np.median(held):.2f}", f"{np.mean(held < HONEST[0]):.0%}",
+                             f"{np.median(stated):.2f}", f"{np.mean(stated < HONEST[0]):.0%}",
+                             f"{np.mean(stated > HONEST[1]):.0%}"))
+                if k == 4 and not HONEST[0] <= np.median(stated) <= HONEST[1]:
+                    failures.append(f"{key}, {n} frames, 4 held-out: stated / true median {np.median(stated):.2f}")
+                if k == 4 and np.mean(stated > HONEST[1]) > np.mean(held < HONEST[0]):
+                    failures.append(f"{key}, {n} frames: the stated error overclaims more often than the mean "
+                                    "underclaims")
+        print_table(
+            f"{key} {system.level} 500 K: claimed / true force MAE over {len(test)} test frames "
+            f"({args.draws} draws of k held-out frames; GPs on n random pool frames)",
+            ["n", "true MAE (eV/Å)", "MAE in worst 3 %", "k", "held-out mean: median", "below 0.67",
+             "stated: median", "below 0.67", "above 1.5"],
+            rows,
+        )
+    print(f"total {time.perf_counter() - began:.0f} s")
+    finish(failures)
+
+
+if __name__ == "__main__":
+    main()
