@@ -11,9 +11,10 @@ test half plays the MD population. 3,000 times, ``k`` held-out frames are drawn;
 rule is divided by the true MAE over all test frames. Rules: the held-out mean alone, the two
 ratio estimates, and what the verdict states.
 
-Target (exit 1 if missed): what the verdict states has a median ratio in 0.67–1.5 for every
-molecule and size with 4 held-out frames, and overclaims less often than the held-out mean
-underclaims (share below 0.67).
+Target (exit 1 if missed), with 4 held-out frames for every molecule and size: what the verdict
+states has a median ratio in 0.67–1.5, and it claims too small an error (ratio below 0.67, the
+dangerous side: a model better than it is) less often than the held-out mean alone. Claiming too
+large an error (above 1.5) is shown, not a target: it delays convergence, it never misleads.
 
 Usage: python benchmarks/error_estimate.py [--only ethanol|water] [--draws 3000]
 (~4 min on two cores with the trajectories cached).
@@ -81,9 +82,9 @@ def main() -> None:
                              f"{np.mean(stated > HONEST[1]):.0%}"))
                 if k == 4 and not HONEST[0] <= np.median(stated) <= HONEST[1]:
                     failures.append(f"{key}, {n} frames, 4 held-out: stated / true median {np.median(stated):.2f}")
-                if k == 4 and np.mean(stated > HONEST[1]) > np.mean(held < HONEST[0]):
-                    failures.append(f"{key}, {n} frames: the stated error overclaims more often than the mean "
-                                    "underclaims")
+                if k == 4 and np.mean(stated < HONEST[0]) > np.mean(held < HONEST[0]):
+                    failures.append(f"{key}, {n} frames: the stated error is too small more often than the "
+                                    "held-out mean")
         print_table(
             f"{key} {system.level} 500 K: claimed / true force MAE over {len(test)} test frames "
             f"({args.draws} draws of k held-out frames; GPs on n random pool frames)",
