@@ -4,7 +4,7 @@ Example
 -------
 >>> atoms.calc = model.calculator()                       # doctest: +SKIP
 >>> atoms.get_potential_energy(), atoms.get_forces()       # doctest: +SKIP
->>> atoms.calc.get_property("forces_std")                 # doctest: +SKIP
+>>> atoms.calc.results["energy_std"], atoms.calc.results["forces_std"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ if TYPE_CHECKING:
     from alforge.models.base import Potential
     from alforge.models.prediction import Prediction
 
-__all__ = ["UNCERTAINTIES", "PotentialCalculator"]
-
-UNCERTAINTIES = ("energy_std", "forces_std")
+__all__ = ["PotentialCalculator"]
 
 
 class PotentialCalculator(Calculator):
@@ -84,26 +82,22 @@ class PotentialCalculator(Calculator):
         properties: Sequence[str] = ("energy",),
         system_changes: Sequence[str] = tuple(all_changes),
     ) -> None:
-        """Predict for ``atoms``; the uncertainties only when one of them is asked for.
-
-        MD asks for energy and forces every step, a walker for ``forces_std`` every
-        ``check_interval`` steps; the variance is most of a GP's prediction cost (3.3 of 3.9 ms per
-        ethanol structure, ``benchmarks/RESULTS.md``), so a step that does not read it does not
-        pay for it. Asking for an uncertainty of the same structure afterwards computes it then.
-        """
+        """Predict for ``atoms`` (all properties at once: the uncertainty costs little extra)."""
         super().calculate(atoms, list(properties), list(system_changes))
         if self.atoms is None:
             msg = "no structure to predict for; pass atoms or attach the calculator to an Atoms object"
             raise ModelInputError(msg)
-        with_std = any(name in UNCERTAINTIES for name in properties)
-        prediction = self._predict(self.atoms, with_std=with_std)
+        prediction = self._predict(self.atoms)
         energy = float(prediction.energy_eV[0])
-        self.results = {"energy": energy, "free_energy": energy, "forces": prediction.forces_eV_per_A[0]}
-        if with_std:
-            self.results["energy_std"] = float(prediction.energy_std_eV[0])
-            self.results["forces_std"] = prediction.forces_std_eV_per_A[0]
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "forces": prediction.forces_eV_per_A[0],
+            "energy_std": float(prediction.energy_std_eV[0]),
+            "forces_std": prediction.forces_std_eV_per_A[0],
+        }
 
-    def _predict(self, atoms: Atoms, *, with_std: bool) -> Prediction:
+    def _predict(self, atoms: Atoms) -> Prediction:
         """The model's prediction for ``atoms``, which must be the model's molecule in its atom order."""
         numbers = self.model.numbers
         if numbers is None:
@@ -115,7 +109,7 @@ class PotentialCalculator(Calculator):
                 f"{Atoms(numbers).get_chemical_formula()} in a fixed atom order; use a model of this molecule"
             )
             raise ModelInputError(msg)
-        return self.model.predict_positions(finite_positions(atoms)[None], with_std=with_std)
+        return self.model.predict_positions(finite_positions(atoms)[None], with_std=True)
 
 
 def finite_positions(atoms: Atoms) -> np.ndarray:

@@ -19,7 +19,7 @@ Example
 >>> report = committee.fit(frames)
 >>> atoms = molecule("CH4")
 >>> atoms.calc = committee.calculator()
->>> atoms.get_forces().shape, atoms.calc.get_property("forces_std").shape  # forces_std: one per atom
+>>> atoms.get_forces().shape, atoms.calc.results["forces_std"].shape  # forces_std: one per atom
 ((5, 3), (5,))
 """
 

@@ -27,10 +27,8 @@ Example
 >>> atoms.calc = model.calculator()             # energy, forces, energy_std, forces_std
 >>> atoms.get_forces().shape
 (5, 3)
->>> sorted(atoms.calc.results)                 # the uncertainty is computed when asked for
-['energy', 'forces', 'free_energy']
->>> atoms.calc.get_property("forces_std").shape
-(5,)
+>>> sorted(atoms.calc.results)
+['energy', 'energy_std', 'forces', 'forces_std', 'free_energy']
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ from ase import Atoms
 from alforge.models.calculator import PotentialCalculator, finite_positions
 
 if TYPE_CHECKING:
-    from alforge.models.local.local_gp_potential import LocalGPPotential
     from alforge.models.prediction import Prediction
 
 __all__ = ["LocalPotentialCalculator"]
@@ -23,8 +22,6 @@ class LocalPotentialCalculator(PotentialCalculator):
     ``free_energy``, ``forces`` (N, 3), ``energy_std`` (eV), ``forces_std`` (N,) in eV/Å.
     """
 
-    model: LocalGPPotential
-
-    def _predict(self, atoms: Atoms, *, with_std: bool) -> Prediction:
+    def _predict(self, atoms: Atoms) -> Prediction:
         frame = Atoms(atoms.numbers, finite_positions(atoms), cell=atoms.cell, pbc=atoms.pbc)
-        return self.model.predict_each([frame], with_std=with_std)[0]
+        return self.model.predict([frame])

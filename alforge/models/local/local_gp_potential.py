@@ -26,7 +26,7 @@ Trained on methane (a few inducing points keep the example fast), the model pred
 >>> report = model.fit(frames)                 # labelled frames, any sizes, periodic or not
 >>> atoms = molecule("C2H6")
 >>> atoms.calc = model.calculator()            # energy, forces, energy_std, forces_std
->>> atoms.get_forces().shape, atoms.calc.get_property("forces_std").shape
+>>> atoms.get_forces().shape, atoms.calc.results["forces_std"].shape
 ((8, 3), (8,))
 """
 
