@@ -16,7 +16,7 @@ from ase.symbols import Symbols
 
 from alforge.errors import ModelInputError
 
-__all__ = ["LEVEL_KEY", "label_of", "level_hashes", "read_labels", "stack_labelled", "stack_positions"]
+__all__ = ["LEVEL_KEY", "check_finite", "label_of", "level_hashes", "read_labels", "stack_labelled", "stack_positions"]
 
 LEVEL_KEY = "level_of_theory_hash"
 """Key of ``atoms.info`` that holds the level-of-theory hash of a frame's label."""
@@ -27,7 +27,8 @@ def _describe(numbers: np.ndarray) -> str:
     return f"{symbols.get_chemical_formula()} (atom order {' '.join(symbols)})"
 
 
-def _check_finite(positions: np.ndarray, index: int) -> None:
+def check_finite(positions: np.ndarray, index: int) -> None:
+    """Refuse frame ``index`` if an atom has a NaN or infinite coordinate, naming the atom."""
     bad = ~np.isfinite(positions).all(axis=1)
     if bad.any():
         atom = int(np.flatnonzero(bad)[0])
@@ -75,7 +76,7 @@ def stack_positions(frames: Sequence[Atoms], numbers: np.ndarray | None = None) 
             )
             raise ModelInputError(msg)
         frame_positions = atoms.get_positions()
-        _check_finite(frame_positions, i)
+        check_finite(frame_positions, i)
         positions[i] = frame_positions
     return positions
 
@@ -157,7 +158,7 @@ def read_labels(
         if not isinstance(atoms, Atoms):
             msg = f"frame {i} is a {type(atoms).__name__}, not ase.Atoms; pass a list of ase.Atoms"
             raise ModelInputError(msg)
-        _check_finite(atoms.positions, i)
+        check_finite(atoms.positions, i)
         energies[i], frame_forces = label_of(atoms, i, energy_key=energy_key, forces_key=forces_key)
         forces.append(frame_forces)
     return energies, forces

@@ -22,6 +22,7 @@ from ase import Atoms
 from ase.neighborlist import neighbor_list
 
 from alforge.errors import ModelInputError
+from alforge.models.common.frames import check_finite
 
 __all__ = ["LocalEnvironments", "cosine_cutoff"]
 
@@ -123,15 +124,7 @@ class LocalEnvironments:
             if not isinstance(atoms, Atoms):
                 msg = f"frame {s} is a {type(atoms).__name__}, not ase.Atoms; pass a list of ase.Atoms"
                 raise ModelInputError(msg)
-            positions = atoms.get_positions()
-            bad = ~np.isfinite(positions).all(axis=1)
-            if bad.any():
-                atom = int(np.flatnonzero(bad)[0])
-                msg = (
-                    f"frame {s}: atom {atom} has non-finite coordinates {positions[atom].tolist()}; "
-                    "fix or drop this structure"
-                )
-                raise ModelInputError(msg)
+            check_finite(atoms.get_positions(), s)
             i, j, d = neighbor_list("ijD", atoms, cutoff)
             pi.append(i + offset)
             pj.append(j + offset)
