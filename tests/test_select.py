@@ -36,8 +36,13 @@ def test_random_and_validation_draws_are_distinct_and_seeded() -> None:
     again = select_random(10, 4, np.random.default_rng(3))
     assert first == again
     assert len(set(first)) == 4
-    held = select_validation(10, 3, np.random.default_rng(4), exclude=first)
-    assert not set(held) & set(first)
+    origins = ["sampled", "uncertain", "sampled", "beyond", "sampled", "guard"]
+    stds = [0.1, 0.5, 0.2, 2.0, 0.3, 0.4]
+    held = select_validation(stds, origins, 2, np.random.default_rng(4))
+    assert len(held) == 2
+    assert {origins[i] for i in held} == {"sampled"}
+    topped_up = select_validation(stds, origins, 4, np.random.default_rng(4))  # three sampled frames only
+    assert sorted(topped_up) == [0, 1, 2, 4]
     assert select_random(3, 10, np.random.default_rng(0)) == [0, 1, 2]
 
 

@@ -9,9 +9,9 @@ The verdict
 - The *confident fraction* is the share of all walkers' **budgeted** MD steps spent at ``m ≤ τ``.
   Steps a walker did not run (a physical guard stopped it, or it crashed) count as not confident.
 - A generation meets the criterion when its confident fraction reaches
-  ``stopping.confident_fraction`` and both its held-out force MAE (frames drawn uniformly in time
-  from the walkers' full trajectories, the model never trained on them) and the estimate over its
-  whole MD (:mod:`alforge.campaign.calibration`) are at or below the target.
+  ``stopping.confident_fraction`` and the force MAE it states is at or below the target: the
+  estimate over its whole MD (:mod:`alforge.campaign.calibration`) from held-out frames the model
+  never trained on, or, where no estimate could be made, the held-out force MAE itself.
 - "Converged" needs the criterion in ``stopping.confirm_generations`` (default 2) consecutive
   generations. A campaign whose label or generation budget ends first is "stopped" and says
   what error it reached; it never reports "converged".
@@ -66,7 +66,9 @@ class GenerationVerdict:
     held-out labels), ``confident_fraction`` the share of budgeted MD steps below the threshold
     (``None`` for generation 0, which runs no MD), ``held_out_frames`` how many held-out labels
     that error rests on, ``estimated_force_mae_eV_per_A`` the estimate over the generation's whole
-    MD (:func:`estimate_force_mae_eV_per_A`; ``None`` if it could not be made).
+    MD (:func:`estimate_force_mae_eV_per_A`; ``None`` if it could not be made). The held-out
+    frames are drawn towards uncertain frames, so their plain MAE overstates the MD's; the
+    estimate weighs them back.
     """
 
     index: int
@@ -77,9 +79,10 @@ class GenerationVerdict:
 
     @property
     def stated_force_mae_eV_per_A(self) -> float | None:
-        """The error the verdict states: the larger of the held-out MAE and the MD-wide estimate."""
-        known = [v for v in (self.force_mae_eV_per_A, self.estimated_force_mae_eV_per_A) if v is not None]
-        return max(known) if known else None
+        """The error the verdict states: the MD-wide estimate, else the held-out MAE."""
+        if self.estimated_force_mae_eV_per_A is not None:
+            return self.estimated_force_mae_eV_per_A
+        return self.force_mae_eV_per_A
 
     @classmethod
     def from_metrics(cls, index: int, metrics: dict[str, Any]) -> GenerationVerdict:

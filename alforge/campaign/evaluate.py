@@ -13,7 +13,7 @@ from ase import Atoms
 from sqlalchemy import select
 
 from alforge.campaign.artifacts import load_model_record
-from alforge.campaign.calibration import estimate_force_mae_eV_per_A
+from alforge.campaign.calibration import estimate_force_mae_eV_per_A, inclusion_probabilities
 from alforge.campaign.context import CampaignContext, get_generation, jsonable, load_context
 from alforge.campaign.decide import WalkerTally, md_confidence
 from alforge.db import Calculation, Candidate, Database, Generation, MDRun
@@ -32,6 +32,24 @@ def _held_out_errors(model: Any, frames: list[Atoms]) -> tuple[np.ndarray, np.nd
         errors.append(float(np.mean(np.abs(prediction.forces_eV_per_A[0] - frame.get_forces()))))
         stds.append(float(np.max(prediction.forces_std_eV_per_A[0])))
     return np.asarray(errors), np.asarray(stds)
+
+
+def _held_out_inclusion(session: Any, generation_id: int, calcs: dict[int, int]) -> dict[int, float]:
+    """Inclusion probability of each held-out calculation drawn among the generation's sampled frames.
+
+    Recomputed from what the draw saw (:func:`alforge.campaign.select.select_validation`): the
+    stored std of every sampled frame and how many held-out frames were drawn among them. Held-out
+    frames topped up from elsewhere have none and are left out of the estimate.
+    """
+    rows = session.execute(
+        select(Candidate.id, Candidate.uncertainty_eV_per_A, Candidate.selected_as)
+        .where(Candidate.generation_id == generation_id, Candidate.origin == "sampled")
+        .order_by(Candidate.id)
+    ).all()
+    stds = [np.inf if u is None else u for _, u, _ in rows]
+    drawn = [i for i, (_, _, selected_as) in enumerate(rows) if selected_as == "held-out"]
+    pi = inclusion_probabilities(stds, len(drawn))
+    return {calcs[rows[i][0]]: float(pi[i]) for i in drawn if rows[i][0] in calcs}
 
 
 def _md_metrics(runs: list[MDRun], ctx: CampaignContext) -> dict[str, Any]:
@@ -69,15 +87,16 @@ def walker_times_ps(db: Database, campaign_id: int) -> dict[int, float]:
 def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: int | None) -> dict[str, Any]:
     """Held-out errors of the generation's model, the confidence of its MD over the budget, label counts.
 
-    The held-out error (``force_mae_eV_per_A``, the one the verdict uses) is scored on the held-out
+    The held-out error (``force_mae_eV_per_A``, the verdict's fallback) is scored on the held-out
     labels of the last ``validation.window_generations`` generations (default: this one): frames
-    drawn uniformly in time from the walkers' trajectories on this very model, which never trained
-    on them nor on frames of the same trajectories. ``estimated_force_mae_eV_per_A`` extends that
-    error to every MD check of the generation through the model's std
-    (:func:`alforge.campaign.calibration.estimate_force_mae_eV_per_A`); the verdict states the larger of the two.
-    ``held_out_own`` keeps, for each held-out
-    frame of this generation, its observed force MAE and largest per-atom force std under this
-    model: the threshold calibration of later generations reads them.
+    drawn among those the walkers kept evenly in time on this very model, the uncertain ones more
+    often, which it never trained on. ``estimated_force_mae_eV_per_A``, the error the verdict
+    states, extends the error of this generation's held-out frames to every MD check of the
+    generation through the model's std and the frames' inclusion probabilities
+    (:func:`alforge.campaign.calibration.estimate_force_mae_eV_per_A`). ``held_out_own`` keeps,
+    for each held-out frame of this generation, its observed force MAE, largest per-atom force
+    std under this model and inclusion probability: the threshold calibration of later
+    generations reads them.
     """
     ctx = load_context(db, campaign_id)
     with db.session(readonly=True) as session:
@@ -92,6 +111,7 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
         generation_calcs = store.generation_calculations(session, generation_id, ctx.level)
         counts = store.calculation_counts(session, list(generation_calcs.values()))
         frames = labelled_frames(session, recent_ids) if recent_ids and model_id is not None else []
+        inclusion = _held_out_inclusion(session, generation_id, generation_calcs)
     metrics: dict[str, Any] = {
         "labels_total": len(train_ids) + len(validation_ids),
         "train_labels": len(train_ids),
@@ -111,12 +131,17 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
 
         model = load_model_record(db, model_id)  # type: ignore[arg-type]
         metrics.update(jsonable(evaluate(model, frames)))
-        errors, stds = _held_out_errors(model, [f for f in frames if f.info["calculation_id"] in own_ids])
-        metrics["held_out_own"] = [[float(e), float(m)] for e, m in zip(errors, stds, strict=True)]
+        own = [f for f in frames if f.info["calculation_id"] in own_ids]
+        errors, stds = _held_out_errors(model, own)
+        pi = np.array([inclusion.get(f.info["calculation_id"], np.nan) for f in own])
+        metrics["held_out_own"] = [[float(e), float(m), float(p) if np.isfinite(p) else None]
+                                   for e, m, p in zip(errors, stds, pi, strict=True)]
         checks = [r.uncertainties_eV_per_A for r in runs
                   if r.uncertainties_eV_per_A is not None and len(r.uncertainties_eV_per_A)]
         if checks:
-            metrics["estimated_force_mae_eV_per_A"] = estimate_force_mae_eV_per_A(errors, stds, np.concatenate(checks))
+            metrics["estimated_force_mae_eV_per_A"] = estimate_force_mae_eV_per_A(
+                errors, stds, np.concatenate(checks), inclusion=pi
+            )
     return metrics
 
 

@@ -72,7 +72,8 @@ def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int)
     """Resolve and store generation ``generation_id``'s plan (once; a rerun returns the stored one).
 
     ``κ`` is fitted on the last ``KAPPA_GENERATIONS`` generations' held-out frames, each as scored
-    by its own generation's model on frames from that model's own MD. (Scoring them with this
+    by its own generation's model on frames from that model's own MD and weighted by the inverse
+    of its inclusion probability (:func:`~alforge.campaign.calibration.calibrate_kappa`). (Scoring them with this
     generation's model instead would read frames next in time to ones it trained on, and flatter
     it.)
     """
@@ -93,9 +94,12 @@ def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int)
             )
         ).all()
         labels_so_far = len(campaign_calculation_ids(session, campaign_id, split=None))
-    pairs = [pair for metrics in earlier for pair in (metrics or {}).get("held_out_own", [])]
-    errors, stds = [e for e, _ in pairs], [m for _, m in pairs]
-    kappa = calibrate_kappa(errors, stds)
+    # [force MAE, largest std, inclusion probability] per held-out frame; a frame not drawn by
+    # probability (topped up, or stored by an older alforge) weighs as if certain
+    frames = [[*row, None][:3] for metrics in earlier for row in (metrics or {}).get("held_out_own", [])]
+    errors = [e for e, _, _ in frames]
+    inclusion = [1.0 if p is None else p for _, _, p in frames]
+    kappa = calibrate_kappa(errors, [m for _, m, _ in frames], inclusion=inclusion)
     s, target = ctx.spec.selection, ctx.spec.stopping.target_force_mae_eV_per_A
     if s.threshold_eV_per_A is not None:
         threshold, source = s.threshold_eV_per_A, "selection.threshold_eV_per_A"

@@ -5,8 +5,9 @@ then frames inside the trust window (threshold < std < upper), the most uncertai
 for diversity by farthest-point sampling in descriptor space, and only then, to fill the quota,
 frames beyond the window, the least uncertain first (nearest to what the model knows).
 ``random``: a uniform draw from every kept frame (the baseline arm). Held-out frames are drawn
-first, uniformly among the frames each walker kept evenly spaced in time, so that the held-out
-error measures the model over the MD it runs, not where it already knew it was unsure.
+first, among the frames each walker kept evenly spaced in time, the uncertain ones more often
+(:func:`alforge.campaign.calibration.draw_held_out`): the estimate the verdict states weights each
+by the inverse of its inclusion probability, so it measures the model over the MD it runs.
 
 Example
 -------
@@ -25,6 +26,7 @@ import numpy as np
 from sqlalchemy import select
 
 from alforge.campaign.artifacts import load_model_record
+from alforge.campaign.calibration import draw_held_out
 from alforge.campaign.context import get_generation, load_context
 from alforge.campaign.plan import plan_step
 from alforge.db import Candidate, Database
@@ -65,9 +67,20 @@ def select_random(n: int, k: int, rng: np.random.Generator, exclude: Sequence[in
     return sorted(int(i) for i in rng.choice(pool, size=min(k, len(pool)), replace=False))
 
 
-def select_validation(n: int, k: int, rng: np.random.Generator, exclude: Sequence[int]) -> list[int]:
-    """Held-out frames: a uniform draw of ``k`` among the frames not picked for training."""
-    return select_random(n, k, rng, exclude=exclude)
+def select_validation(
+    uncertainties: Sequence[float], origins: Sequence[str], k: int, rng: np.random.Generator
+) -> list[int]:
+    """Indices of ``k`` held-out frames: drawn among the ``sampled`` frames (:func:`draw_held_out`).
+
+    Where the walkers kept fewer than ``k`` sampled frames, the rest is a uniform draw among the
+    ``uncertain`` ones: that errs towards a higher, more conservative held-out error.
+    """
+    sampled = [i for i, origin in enumerate(origins) if origin == "sampled"]
+    picks = [sampled[i] for i in draw_held_out([uncertainties[i] for i in sampled], k, rng)]
+    if len(picks) < k:
+        others = [i for i, origin in enumerate(origins) if origin not in ("sampled", "uncertain")]
+        picks += select_random(len(origins), k - len(picks), rng, exclude=[*picks, *others])
+    return picks
 
 
 def select_training(
@@ -115,10 +128,8 @@ def select_training(
 def select_step(db: Database, campaign_id: int, generation_id: int, model_id: int | None) -> list[int]:
     """Choose the held-out frames, then the frames to label; return the generation's calculation ids.
 
-    Held-out labels come out of the label budget first, drawn uniformly among the frames the
-    walkers kept evenly spaced in time (topped up from uncertain frames where walkers kept too
-    few: that errs towards a higher, more conservative held-out error). Training labels follow
-    :func:`select_training` (or a uniform draw for the random arm).
+    Held-out labels come out of the label budget first (:func:`select_validation`). Training
+    labels follow :func:`select_training` (or a uniform draw for the random arm).
     """
     ctx = load_context(db, campaign_id)
     plan = None if model_id is None else plan_step(db, campaign_id, generation_id, model_id)  # stored before MD
@@ -138,13 +149,7 @@ def select_step(db: Database, campaign_id: int, generation_id: int, model_id: in
             origins = [c.origin or "" for c in candidates]
             uncertainties = [math.inf if c.uncertainty_eV_per_A is None else c.uncertainty_eV_per_A
                              for c in candidates]
-            not_sampled = [i for i, origin in enumerate(origins) if origin != "sampled"]
-            held_out = select_validation(len(candidates), n_held_out, rng, exclude=not_sampled)
-            if len(held_out) < n_held_out:
-                others = [i for i, origin in enumerate(origins) if origin not in ("sampled", "uncertain")]
-                held_out += select_validation(
-                    len(candidates), n_held_out - len(held_out), rng, exclude=[*held_out, *others]
-                )
+            held_out = select_validation(uncertainties, origins, n_held_out, rng)
             if ctx.spec.selection.method == "random":
                 train = select_random(len(candidates), k, rng, exclude=held_out)
                 selected_as = "random"
