@@ -31,8 +31,8 @@ ethanol uncertainty campaign against energy + gradient calls at the level the mo
 Targets (exit 1 if missed):
 - uncertainty selection reaches the target error with ≤ 1/3 of the labels that random reference
   frames need (checked for each molecule);
-- honesty: each campaign's final held-out force MAE is 0.67–1.5× the same model's force MAE on
-  the independent test trajectory (every arm and molecule);
+- honesty: the force MAE each campaign's final verdict states is 0.67–1.5× the same model's force
+  MAE on the independent test trajectory (every arm and molecule);
 - MD coverage: the walkers ran ≥ 90 % of the final generation's step budget (every arm);
 - ASE MD on the final model of the ethanol campaign (energy + forces) runs ≥ 1,000× faster
   (steps/s × seconds per oracle gradient) than the PySCF level it learned. MD through the
@@ -54,7 +54,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -316,6 +316,8 @@ class CampaignOutcome:
     confident: float | None  # share of budgeted MD steps below the threshold in the final generation
     simulated_ps: float
     labels_frames: list[Atoms]
+    # (stated, independent) force MAE of every generation with a verdict, the final one included
+    history: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def honesty(self) -> float | None:
@@ -363,6 +365,11 @@ def run_campaign(
             models[model_id] = load_model(paths[model_id])
             curve.append((calls_before, force_mae(models[model_id], test)))
         calls_before = int((metrics or {}).get("labels_total", calls_before))
+    history = []
+    for index, metrics in generations:
+        stated = GenerationVerdict.from_metrics(index, metrics or {}).stated_force_mae_eV_per_A
+        if index > 0 and stated is not None and (metrics or {}).get("model_id") in models:
+            history.append((stated, force_mae(models[metrics["model_id"]], test)))
     last = generations[-1][1] or {}
     final = models.get(last.get("model_id")) or next(reversed(models.values()))
     return CampaignOutcome(
@@ -371,7 +378,7 @@ def run_campaign(
         claimed_mae=GenerationVerdict.from_metrics(0, last).stated_force_mae_eV_per_A,
         held_out_mae=last.get("force_mae_eV_per_A"), test_mae=force_mae(final, test),
         coverage=last.get("md_completed_fraction"), confident=last.get("confident_fraction"),
-        simulated_ps=float(last.get("simulated_ps_total") or 0.0), labels_frames=frames,
+        simulated_ps=float(last.get("simulated_ps_total") or 0.0), labels_frames=frames, history=history,
     )
 
 
@@ -592,6 +599,16 @@ def report(key: str, r: dict[str, Any], failures: list[str]) -> None:
     )
     for arm, outcome in r["campaigns"].items():
         print(f"  {arm} arm verdict: {outcome.state}: {outcome.reason}")
+    rows = []
+    for arm, outcome in r["campaigns"].items():
+        ratios = np.array([stated / test for stated, test in outcome.history])
+        if ratios.size:
+            rows.append((arm, ratios.size, f"{np.median(ratios):.2f}", f"{ratios.min():.2f}–{ratios.max():.2f}",
+                         f"{np.mean(ratios < HONESTY_RANGE[0]):.0%}", f"{np.mean(ratios > HONESTY_RANGE[1]):.0%}"))
+    print_table(f"Honesty of every generation's verdict, {key}: stated / independent force MAE of its model "
+                "(shown, not a target: the target reads the final generation)",
+                ["arm", "generations", "median", "range", f"below {HONESTY_RANGE[0]}", f"above {HONESTY_RANGE[1]}"],
+                rows)
     if key == "ethanol":
         rows = [(arm, f"{torsion_coverage(o.labels_frames, r['frames']):.0%}") for arm, o in r["campaigns"].items()]
         print_table("Ethanol: share of reference frames whose H–O–C–C torsion lies within 20° of a label's",
