@@ -1,4 +1,4 @@
-"""MD walkers: run the whole budget through uncertain frames, rewind beyond the trust window, end only on guards."""
+"""MD walkers: run the whole budget through uncertain frames and beyond the window, end only on guards."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_each_excursion_contributes_its_most_uncertain_frame() -> None:
 def test_beyond_the_trust_window_the_walker_rewinds_to_its_last_confident_frame() -> None:
     start = molecule("H2O")
     settings = WalkerSettings(
-        temperature_K=600, steps=300, threshold_eV_per_A=0.02, upper_eV_per_A=0.05, sampled_frames=0, seed=4
+        temperature_K=600, steps=300, threshold_eV_per_A=0.02, upper_eV_per_A=0.05, sampled_frames=0, seed=4,
     )
     result = Walker(EMTWithStd(start.positions), settings).run(start)
     assert result.stop_reason == "budget"
@@ -90,6 +90,24 @@ def test_beyond_the_trust_window_the_walker_rewinds_to_its_last_confident_frame(
     assert all(f.uncertainty_eV_per_A >= 0.05 for f in beyond)
     # after every rewind the walker is back inside the window: it never drifts on where it is lost
     assert np.all(np.linalg.norm(result.end.positions - start.positions, axis=1) < 0.05)
+
+
+def test_without_rewinds_the_walker_runs_on_beyond_the_window_keeping_one_frame_per_excursion() -> None:
+    start = molecule("H2O")
+    settings = WalkerSettings(
+        temperature_K=600, steps=300, threshold_eV_per_A=0.02, upper_eV_per_A=0.05, sampled_frames=0, seed=4,
+        max_candidates=1000, rewind=False,
+    )
+    result = Walker(EMTWithStd(start.positions), settings).run(start)
+    assert (result.stop_reason, result.steps_done, result.rewinds) == ("budget", 300, 0)
+    values = result.uncertainties_eV_per_A
+    lost = values >= 0.05
+    excursions = int(lost[0]) + int(np.sum(lost[1:] & ~lost[:-1]))
+    beyond = [f for f in result.frames if f.origin == "beyond"]
+    assert excursions > 0
+    assert len(beyond) == excursions
+    assert all(f.uncertainty_eV_per_A >= 0.05 for f in beyond)
+    assert np.sum(lost) > excursions  # it stayed out there for a while: no rewind brought it back
 
 
 def test_walker_continues_from_positions_and_velocities() -> None:

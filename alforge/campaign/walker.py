@@ -9,8 +9,12 @@ trust window of DP-GEN (dpgen2's exploration reports):
 - ``threshold < m < upper``: uncertain, a labelling candidate. Each excursion above the threshold
   contributes its most uncertain frame, so the candidates are spread along the trajectory;
 - ``m ≥ upper``: beyond the trust window, where the model is lost and its forces mean nothing.
-  The frame is kept as a last-resort candidate and the walker *rewinds*: it returns to its last
-  confident frame with fresh Maxwell–Boltzmann velocities and goes on spending its budget.
+  The frame is kept as a last-resort candidate and, with ``rewind`` (the default), the walker
+  returns to its last confident frame with fresh Maxwell–Boltzmann velocities and goes on
+  spending its budget. Without it the walker runs on (as DP-GEN's do), keeping the first frame of
+  each excursion. Rewinding keeps the MD where the model is good, which also keeps the tails of
+  the ensemble out of the labels and the verdict; running on lets a lost model wander (both
+  measured; see the README).
 
 An uncertain frame never ends a walker (the first design stopped at the first one, which kept
 every label next to the start structure). Only a physical guard does: atoms closer than
@@ -72,7 +76,10 @@ class WalkerSettings:
     threshold_eV_per_A
         Frames whose largest per-atom force std exceeds this are uncertain (labelling candidates).
     upper_eV_per_A
-        Top of the trust window: at or above it the walker rewinds. ``None``: no ceiling.
+        Top of the trust window: frames at or above it are kept only as last-resort candidates.
+        ``None``: no ceiling.
+    rewind
+        Whether a frame beyond the window sends the walker back to its last confident frame.
     timestep_fs, thermostat, friction_per_fs
         Integrator settings (``langevin``, ``berendsen`` or ``nve``).
     check_interval
@@ -92,6 +99,7 @@ class WalkerSettings:
     steps: int
     threshold_eV_per_A: float
     upper_eV_per_A: float | None = None
+    rewind: bool = True
     timestep_fs: float = 0.5
     thermostat: str = "langevin"
     friction_per_fs: float = 0.02
@@ -230,6 +238,7 @@ class Walker:
         beyond: list[ExploredFrame] = []
         peak: ExploredFrame | None = None  # the most uncertain frame of the excursion under way
         stop_reason, steps_done, confident_steps, rewinds = "budget", 0, 0, 0
+        lost = False  # inside an excursion beyond the window (without rewinds)
         guard_frame: ExploredFrame | None = None
         for check in range(checks):
             n = min(s.check_interval, s.steps - steps_done)
@@ -257,10 +266,13 @@ class Walker:
                 if peak is not None:
                     uncertain.append(peak)
                     peak = None
-                beyond.append(ExploredFrame(_snapshot(atoms), uncertainty, steps_done, "beyond"))
-                rewinds += 1
-                atoms.set_positions(safe, apply_constraint=False)
-                self._thermalise(atoms, rng)
+                if s.rewind or not lost:  # the first frame of each excursion beyond the window
+                    beyond.append(ExploredFrame(_snapshot(atoms), uncertainty, steps_done, "beyond"))
+                if s.rewind:
+                    rewinds += 1
+                    atoms.set_positions(safe, apply_constraint=False)
+                    self._thermalise(atoms, rng)
+            lost = uncertainty >= upper and not s.rewind
         if peak is not None:
             uncertain.append(peak)
         uncertain.sort(key=lambda f: -f.uncertainty_eV_per_A)
