@@ -96,7 +96,7 @@ def test_without_rewinds_the_walker_runs_on_beyond_the_window_keeping_one_frame_
     start = molecule("H2O")
     settings = WalkerSettings(
         temperature_K=600, steps=300, threshold_eV_per_A=0.02, upper_eV_per_A=0.05, sampled_frames=0, seed=4,
-        max_candidates=1000, rewind=False,
+        max_candidates=1000, rewind_after=None,
     )
     result = Walker(EMTWithStd(start.positions), settings).run(start)
     assert (result.stop_reason, result.steps_done, result.rewinds) == ("budget", 300, 0)
@@ -108,6 +108,26 @@ def test_without_rewinds_the_walker_runs_on_beyond_the_window_keeping_one_frame_
     assert len(beyond) == excursions
     assert all(f.uncertainty_eV_per_A >= 0.05 for f in beyond)
     assert np.sum(lost) > excursions  # it stayed out there for a while: no rewind brought it back
+
+
+def test_with_patience_the_walker_rewinds_only_after_that_many_checks_beyond_the_window() -> None:
+    start = molecule("H2O")
+    common = {"temperature_K": 600, "steps": 300, "threshold_eV_per_A": 0.02, "upper_eV_per_A": 0.05,
+              "sampled_frames": 0, "seed": 4, "max_candidates": 1000}
+    at_once = Walker(EMTWithStd(start.positions), WalkerSettings(**common)).run(start)
+    patient = Walker(EMTWithStd(start.positions), WalkerSettings(**common, rewind_after=5)).run(start)
+    values = patient.uncertainties_eV_per_A
+    lost = values >= 0.05
+    assert 0 < patient.rewinds < at_once.rewinds
+    # every rewind ended a run of exactly 5 checks out there; no run was longer
+    runs, current = [], 0
+    for out in lost:
+        current = current + 1 if out else 0
+        if current == 5:
+            runs.append(current)
+            current = 0  # the walker is back at its last confident frame
+    assert len(runs) == patient.rewinds
+    assert len([f for f in patient.frames if f.origin == "beyond"]) >= patient.rewinds
 
 
 def test_walker_continues_from_positions_and_velocities() -> None:

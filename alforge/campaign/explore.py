@@ -46,7 +46,7 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
         steps=e.steps,
         threshold_eV_per_A=plan.threshold_eV_per_A,
         upper_eV_per_A=plan.upper_eV_per_A,
-        rewind=e.rewind,
+        rewind_after=e.rewind_after,
         timestep_fs=e.timestep_fs,
         thermostat=e.thermostat,
         friction_per_fs=e.friction_per_fs,

@@ -9,12 +9,13 @@ trust window of DP-GEN (dpgen2's exploration reports):
 - ``threshold < m < upper``: uncertain, a labelling candidate. Each excursion above the threshold
   contributes its most uncertain frame, so the candidates are spread along the trajectory;
 - ``m ≥ upper``: beyond the trust window, where the model is lost and its forces mean nothing.
-  The frame is kept as a last-resort candidate and, with ``rewind`` (the default), the walker
+  The first frame of each such excursion is kept as a last-resort candidate. After
+  ``rewind_after`` consecutive checks out there (default 1: at once) the walker *rewinds*: it
   returns to its last confident frame with fresh Maxwell–Boltzmann velocities and goes on
-  spending its budget. Without it the walker runs on (as DP-GEN's do), keeping the first frame of
-  each excursion. Rewinding keeps the MD where the model is good, which also keeps the tails of
-  the ensemble out of the labels and the verdict; running on lets a lost model wander (both
-  measured; see the README).
+  spending its budget; with ``rewind_after=None`` it runs on, as DP-GEN's do. Rewinding at once
+  keeps the MD where the model is good, which also keeps the tails of the ensemble out of the
+  labels and the verdict; never rewinding lets a lost model wander (both measured; see the
+  README).
 
 An uncertain frame never ends a walker (the first design stopped at the first one, which kept
 every label next to the start structure). Only a physical guard does: atoms closer than
@@ -78,8 +79,9 @@ class WalkerSettings:
     upper_eV_per_A
         Top of the trust window: frames at or above it are kept only as last-resort candidates.
         ``None``: no ceiling.
-    rewind
-        Whether a frame beyond the window sends the walker back to its last confident frame.
+    rewind_after
+        After how many consecutive checks beyond the window the walker goes back to its last
+        confident frame; ``None``: never.
     timestep_fs, thermostat, friction_per_fs
         Integrator settings (``langevin``, ``berendsen`` or ``nve``).
     check_interval
@@ -99,7 +101,7 @@ class WalkerSettings:
     steps: int
     threshold_eV_per_A: float
     upper_eV_per_A: float | None = None
-    rewind: bool = True
+    rewind_after: int | None = 1
     timestep_fs: float = 0.5
     thermostat: str = "langevin"
     friction_per_fs: float = 0.02
@@ -238,7 +240,7 @@ class Walker:
         beyond: list[ExploredFrame] = []
         peak: ExploredFrame | None = None  # the most uncertain frame of the excursion under way
         stop_reason, steps_done, confident_steps, rewinds = "budget", 0, 0, 0
-        lost = False  # inside an excursion beyond the window (without rewinds)
+        out_for = 0  # consecutive checks beyond the window
         guard_frame: ExploredFrame | None = None
         for check in range(checks):
             n = min(s.check_interval, s.steps - steps_done)
@@ -266,13 +268,16 @@ class Walker:
                 if peak is not None:
                     uncertain.append(peak)
                     peak = None
-                if s.rewind or not lost:  # the first frame of each excursion beyond the window
+                if out_for == 0:  # the first frame of each excursion beyond the window
                     beyond.append(ExploredFrame(_snapshot(atoms), uncertainty, steps_done, "beyond"))
-                if s.rewind:
+                out_for += 1
+                if s.rewind_after is not None and out_for >= s.rewind_after:
                     rewinds += 1
+                    out_for = 0
                     atoms.set_positions(safe, apply_constraint=False)
                     self._thermalise(atoms, rng)
-            lost = uncertainty >= upper and not s.rewind
+            if uncertainty < upper:
+                out_for = 0
         if peak is not None:
             uncertain.append(peak)
         uncertain.sort(key=lambda f: -f.uncertainty_eV_per_A)
