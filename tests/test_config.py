@@ -29,6 +29,7 @@ def base() -> dict:  # type: ignore[type-arg]
         ({"exploration": {"walkers": 0}}, "exploration.walkers"),
         ({"exploration": {"timestep_fs": -1}}, "exploration.timestep_fs"),
         ({"exploration": {"temperatures_K": []}}, "exploration.temperatures_K"),
+        ({"exploration": {"rewind_after": -1}}, "exploration.rewind_after"),
         ({"selection": {"max_labels": 0}}, "selection.max_labels"),
         ({"selection": {"method": "psychic"}}, "selection.method"),
         ({"stopping": {"confident_fraction": 1.5}}, "stopping.confident_fraction"),

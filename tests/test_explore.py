@@ -96,7 +96,7 @@ def test_without_rewinds_the_walker_runs_on_beyond_the_window_keeping_one_frame_
     start = molecule("H2O")
     settings = WalkerSettings(
         temperature_K=600, steps=300, threshold_eV_per_A=0.02, upper_eV_per_A=0.05, sampled_frames=0, seed=4,
-        max_candidates=1000, rewind_after=None,
+        max_candidates=1000, rewind_after=0,
     )
     result = Walker(EMTWithStd(start.positions), settings).run(start)
     assert (result.stop_reason, result.steps_done, result.rewinds) == ("budget", 300, 0)

@@ -12,7 +12,7 @@ trust window of DP-GEN (dpgen2's exploration reports):
   The first frame of each such excursion is kept as a last-resort candidate. After
   ``rewind_after`` consecutive checks out there (default 1: at once) the walker *rewinds*: it
   returns to its last confident frame with fresh Maxwell–Boltzmann velocities and goes on
-  spending its budget; with ``rewind_after=None`` it runs on, as DP-GEN's do. Rewinding at once
+  spending its budget; with ``rewind_after=0`` it runs on, as DP-GEN's do. Rewinding at once
   keeps the MD where the model is good, which also keeps the tails of the ensemble out of the
   labels and the verdict; never rewinding lets a lost model wander (both measured; see the
   README).
@@ -81,7 +81,7 @@ class WalkerSettings:
         ``None``: no ceiling.
     rewind_after
         After how many consecutive checks beyond the window the walker goes back to its last
-        confident frame; ``None``: never.
+        confident frame; 0: never.
     timestep_fs, thermostat, friction_per_fs
         Integrator settings (``langevin``, ``berendsen`` or ``nve``).
     check_interval
@@ -101,7 +101,7 @@ class WalkerSettings:
     steps: int
     threshold_eV_per_A: float
     upper_eV_per_A: float | None = None
-    rewind_after: int | None = 1
+    rewind_after: int = 1
     timestep_fs: float = 0.5
     thermostat: str = "langevin"
     friction_per_fs: float = 0.02
@@ -271,7 +271,7 @@ class Walker:
                 if out_for == 0:  # the first frame of each excursion beyond the window
                     beyond.append(ExploredFrame(_snapshot(atoms), uncertainty, steps_done, "beyond"))
                 out_for += 1
-                if s.rewind_after is not None and out_for >= s.rewind_after:
+                if s.rewind_after and out_for >= s.rewind_after:
                     rewinds += 1
                     out_for = 0
                     atoms.set_positions(safe, apply_constraint=False)
