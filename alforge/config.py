@@ -117,9 +117,9 @@ class ExplorationSpec(_Section):
     friction_per_fs: float = Field(default=0.02, gt=0, le=1)
     check_interval: int = Field(default=1, ge=1)
     rewind_after: int = Field(
-        default=1, ge=0,
-        description="checks beyond the trust window after which a walker goes back to its last confident "
-        "frame (1: at once; 0: never, it runs on as DP-GEN's do); see the README for what each measured",
+        default=25, ge=0,
+        description="consecutive checks beyond the trust window after which a walker goes back to its last "
+        "confident frame (1: at once; 0: never, it runs on as DP-GEN's do); see the README for what each measured",
     )
     min_distance_A: float = Field(default=0.5, gt=0, le=3)
     max_force_eV_per_A: float = Field(default=50.0, gt=0)

@@ -80,6 +80,7 @@ def test_beyond_the_trust_window_the_walker_rewinds_to_its_last_confident_frame(
     start = molecule("H2O")
     settings = WalkerSettings(
         temperature_K=600, steps=300, threshold_eV_per_A=0.02, upper_eV_per_A=0.05, sampled_frames=0, seed=4,
+        rewind_after=1,
     )
     result = Walker(EMTWithStd(start.positions), settings).run(start)
     assert result.stop_reason == "budget"
@@ -114,7 +115,7 @@ def test_with_patience_the_walker_rewinds_only_after_that_many_checks_beyond_the
     start = molecule("H2O")
     common = {"temperature_K": 600, "steps": 300, "threshold_eV_per_A": 0.02, "upper_eV_per_A": 0.05,
               "sampled_frames": 0, "seed": 4, "max_candidates": 1000}
-    at_once = Walker(EMTWithStd(start.positions), WalkerSettings(**common)).run(start)
+    at_once = Walker(EMTWithStd(start.positions), WalkerSettings(**common, rewind_after=1)).run(start)
     patient = Walker(EMTWithStd(start.positions), WalkerSettings(**common, rewind_after=5)).run(start)
     values = patient.uncertainties_eV_per_A
     lost = values >= 0.05
