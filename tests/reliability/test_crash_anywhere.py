@@ -41,9 +41,12 @@ device = "cpu"
 def test_kill_in_every_phase_then_resume(e2e_db_url: str, tmp_path: Path) -> None:
     spec = tmp_path / "crashy.toml"
     spec.write_text(SPEC)
-    report = crash_and_resume(spec, "crashy", walkers=2, database_url=e2e_db_url, targets=[*PHASES, *PHASES],
+    # every phase once, then the two where a kill can lose work (a walker's MD, oracle calls in flight)
+    # again in a later generation; a full second round cost CI two minutes for little more
+    targets = [*PHASES, "explore", "label"]
+    report = crash_and_resume(spec, "crashy", walkers=2, database_url=e2e_db_url, targets=targets,
                               phase_timeout_s=45)
-    assert len(report.kills) >= 10, report
+    assert len(report.kills) >= len(targets), report
     assert len(set(report.kills)) >= 4, report  # kills landed in at least four different phases
     assert report.completed, report
     assert report.final_state == "stopped"
