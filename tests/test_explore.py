@@ -131,6 +131,16 @@ def test_with_patience_the_walker_rewinds_only_after_that_many_checks_beyond_the
     assert len([f for f in patient.frames if f.origin == "beyond"]) >= patient.rewinds
 
 
+def test_a_walker_outside_a_campaign_rewinds_as_a_campaign_walker_does() -> None:
+    """The notebook default and the campaign spec's default patience beyond the window agree."""
+    from dataclasses import fields
+
+    from alforge.config import ExplorationSpec
+
+    default = next(f.default for f in fields(WalkerSettings) if f.name == "rewind_after")
+    assert default == ExplorationSpec().rewind_after > 1  # not "at once": that kept the MD near the labels
+
+
 def test_walker_continues_from_positions_and_velocities() -> None:
     """Two runs of 20 steps from the first's end equal one run of 40 steps under NVE (no noise)."""
     start = molecule("H2O")
