@@ -171,7 +171,11 @@ class SelectionSpec(_Section):
 class ValidationSpec(_Section):
     """Held-out frames: randomly chosen explored frames labelled each generation."""
 
-    labels_per_generation: int = Field(default=2, ge=0, le=1000)
+    labels_per_generation: int = Field(
+        default=4, ge=0, le=1000,
+        description="held-out labels drawn each generation; the error the verdict states rests on them "
+        "(they join the training set later, see retire_to_training)",
+    )
     window_generations: int = Field(
         default=1, ge=1, le=1000,
         description="the held-out error is scored on the labels of the last N generations (1: the model's own MD)",
