@@ -19,9 +19,12 @@ For ethanol and water at one cheap level of theory (PySCF HF/STO-3G) this script
    equilibrium structure as the one start structure, 8 walkers × 300 MD steps at 500 K that
    continue across generations, same level of theory, the benchmark's target error as
    ``stopping.target_force_mae_eV_per_A`` (the uncertainty threshold is derived from it, not
-   given), 4 held-out labels per generation (each generation judged on its own), label budget
-   160. Every oracle call counts as a label: seed structures, training and held-out. Every
-   generation's model is scored on the test set;
+   given), 8 held-out and 4 training labels per generation (each generation judged on its own;
+   held-out labels join the training set a generation later), label budget 160. Every oracle
+   call counts as a label: seed structures, training and held-out. Every generation's model is
+   scored on the test set. (With 4 held-out and 8 training labels, measured before, ethanol
+   needed 129–142 calls to the target against 110–115, and its per-generation verdicts had a
+   median honesty of 0.54–0.69 against 0.85; water was alike either way);
 
 and prints the force MAE on the test set against the number of labels for each arm and the labels
 each needs to reach the target error, interpolated log-log between measured points. A PNG plot
@@ -118,20 +121,20 @@ SYSTEMS = {
     "ethanol": System(
         key="ethanol", molecule="CH3CH2OH", method="HF", basis="sto-3g", timestep_fs=1.0, every=4,
         equilibration=200, frames=400, sizes=(10, 20, 40, 80, 160), walkers=8, steps=300,
-        labels_per_generation=8, held_out_per_generation=4,
+        labels_per_generation=4, held_out_per_generation=8,
     ),
     "water": System(
         key="water", molecule="H2O", method="HF", basis="sto-3g", timestep_fs=0.5, every=6,
         equilibration=200, frames=600, sizes=(10, 20, 40, 80, 160), walkers=8, steps=300,
-        labels_per_generation=8, held_out_per_generation=4,
+        labels_per_generation=4, held_out_per_generation=8,
     ),
 }
 
 
 def quick(system: System) -> System:
     """A few-minute variant: fewer frames, smaller sets, shorter walkers."""
-    return replace(system, frames=200, sizes=(5, 10, 20, 40), walkers=4, steps=100, labels_per_generation=4,
-                   held_out_per_generation=2)
+    return replace(system, frames=200, sizes=(5, 10, 20, 40), walkers=4, steps=100, labels_per_generation=2,
+                   held_out_per_generation=4)
 
 
 # ---- 1. reference trajectory -------------------------------------------------------------------
