@@ -42,7 +42,7 @@ def test_kill_in_every_phase_then_resume(e2e_db_url: str, tmp_path: Path) -> Non
     spec = tmp_path / "crashy.toml"
     spec.write_text(SPEC)
     # every phase once, then the two where a kill can lose work (a walker's MD, oracle calls in flight)
-    # again in a later generation; a full second round cost CI two minutes for little more
+    # again in a later generation; a full second round cost CI about a minute more for little more cover
     targets = [*PHASES, "explore", "label"]
     report = crash_and_resume(spec, "crashy", walkers=2, database_url=e2e_db_url, targets=targets,
                               phase_timeout_s=45)
