@@ -90,7 +90,7 @@ def _short(metrics: dict[str, Any]) -> str:
 
 
 def stated_force_mae(metrics: dict[str, Any]) -> float | None:
-    """The force MAE a generation's verdict states (eV/Å): the held-out MAE or, if larger, its MD-wide estimate."""
+    """The force MAE a generation's verdict states (eV/Å): its MD-wide estimate, else the held-out MAE."""
     return GenerationVerdict.from_metrics(0, metrics).stated_force_mae_eV_per_A
 
 

@@ -312,7 +312,7 @@ class CampaignOutcome:
     reason: str
     wall_s: float
     final_model: Any  # the last generation's model, the one its verdict is about
-    claimed_mae: float | None  # the force MAE the final verdict states (held-out, or the MD-wide estimate if larger)
+    claimed_mae: float | None  # the force MAE the final verdict states (the MD-wide estimate, else held-out)
     held_out_mae: float | None  # the final generation's held-out force MAE alone
     test_mae: float  # the same model on the independent test trajectory
     coverage: float | None  # share of the MD step budget the walkers ran in the final generation
@@ -335,12 +335,12 @@ def run_campaign(
     from sqlalchemy import select
 
     from alforge import Campaign
-    from alforge.campaign.decide import GenerationVerdict
     from alforge.db import Database, Generation, ModelRecord
     from alforge.db.calculations import labelled_frames
     from alforge.db.campaigns import campaign_by_name
     from alforge.db.exchange import campaign_calculation_ids
     from alforge.models import load_model
+    from alforge.reports import stated_force_mae
 
     spec = campaign_spec(system, method, hyper, target)
     print(f"running campaign {spec['name']} ...", flush=True)
@@ -370,7 +370,7 @@ def run_campaign(
         calls_before = int((metrics or {}).get("labels_total", calls_before))
     history = []
     for index, metrics in generations:
-        stated = GenerationVerdict.from_metrics(index, metrics or {}).stated_force_mae_eV_per_A
+        stated = stated_force_mae(metrics or {})
         if index > 0 and stated is not None and (metrics or {}).get("model_id") in models:
             history.append((stated, force_mae(models[metrics["model_id"]], test)))
     last = generations[-1][1] or {}
@@ -378,7 +378,7 @@ def run_campaign(
     return CampaignOutcome(
         name=spec["name"], curve=curve, labels=len(all_ids), generations=len(generations),
         state=result["state"], reason=str(result.get("reason", "")), wall_s=wall_s, final_model=final,
-        claimed_mae=GenerationVerdict.from_metrics(0, last).stated_force_mae_eV_per_A,
+        claimed_mae=stated_force_mae(last),
         held_out_mae=last.get("force_mae_eV_per_A"), test_mae=force_mae(final, test),
         coverage=last.get("md_completed_fraction"), confident=last.get("confident_fraction"),
         simulated_ps=float(last.get("simulated_ps_total") or 0.0), labels_frames=frames, history=history,
