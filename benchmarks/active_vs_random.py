@@ -23,8 +23,9 @@ For ethanol and water at one cheap level of theory (PySCF HF/STO-3G) this script
    held-out labels join the training set a generation later), label budget 160. Every oracle
    call counts as a label: seed structures, training and held-out. Every generation's model is
    scored on the test set. (With 4 held-out and 8 training labels, measured before, ethanol
-   needed 129–142 calls to the target against 110–115, and its per-generation verdicts had a
-   median honesty of 0.54–0.69 against 0.85; water was alike either way);
+   needed 129–142 calls to the target over four runs against 110–138 over five, and its
+   per-generation verdicts had a median honesty of 0.54–0.82 against 0.61–0.92; water was alike
+   either way);
 
 and prints the force MAE on the test set against the number of labels for each arm and the labels
 each needs to reach the target error, interpolated log-log between measured points. A PNG plot
