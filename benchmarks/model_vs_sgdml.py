@@ -179,15 +179,8 @@ def per_call_ms(predict: Callable[[np.ndarray], object], inputs: np.ndarray, rou
     median pass is the figure the target is checked against; the best pass (what ``timeit``
     recommends reporting) shows the cost without interference.
     """
-    for x in inputs[:20]:
-        predict(x)
-    passes = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for x in inputs:
-            predict(x)
-        passes.append(1000 * (time.perf_counter() - start) / len(inputs))
-    return {"ms": float(np.median(passes)), "ms_best": min(passes)}
+    timing = interleaved_ms({"call": predict}, inputs, rounds)["call"]
+    return {"ms": timing["ms"], "ms_best": timing["ms_best"]}
 
 
 def interleaved_ms(calls: dict[str, Callable[[np.ndarray], object]], inputs: np.ndarray,
