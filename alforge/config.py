@@ -176,6 +176,17 @@ class ValidationSpec(_Section):
         description="held-out labels drawn each generation; the error the verdict states rests on them "
         "(they join the training set later, see retire_to_training)",
     )
+    confirm_labels: int = Field(
+        default=24, ge=0, le=1000,
+        description="held-out labels drawn in a generation that would confirm convergence (the criterion held "
+        "in the one before), so the error a converged campaign states rests on more frames; "
+        "the larger of this and labels_per_generation (0: no larger draw)",
+    )
+    confirm_steps_factor: int = Field(
+        default=4, ge=1, le=100,
+        description="a generation that would confirm convergence runs its walkers this many times "
+        "exploration.steps, so that the error it states averages over more simulated time (1: as usual)",
+    )
     window_generations: int = Field(
         default=1, ge=1, le=1000,
         description="the held-out error is scored on the labels of the last N generations (1: the model's own MD)",

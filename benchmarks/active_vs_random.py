@@ -23,7 +23,9 @@ For ethanol and water at one cheap level of theory (PySCF HF/STO-3G) this script
    equilibrium structure as the one start structure, 8 walkers × 300 MD steps at 500 K that
    continue across generations, same level of theory, the benchmark's target error as
    ``stopping.target_force_mae_eV_per_A`` (the uncertainty threshold is derived from it, not
-   given), 8 held-out and 4 training labels per generation (each generation judged on its own;
+   given), 8 held-out and 4 training labels per generation (a generation that would confirm
+   "converged" draws 24 held-out labels over 4× longer MD: the defaults of
+   ``validation.confirm_labels`` and ``confirm_steps_factor``; each generation judged on its own;
    held-out labels join the training set a generation later), label budget 160. Every oracle
    call counts as a label: seed structures, training and held-out. Every generation's model is
    scored on the test set. (With 4 held-out and 8 training labels, measured before, ethanol

@@ -15,7 +15,8 @@ from alforge.campaign.calibration import (
     threshold_eV_per_A,
 )
 from alforge.campaign.decide import GenerationVerdict, WalkerTally, criterion_met, decide, md_confidence
-from alforge.config import StoppingSpec
+from alforge.campaign.plan import held_out_budget, would_confirm
+from alforge.config import StoppingSpec, ValidationSpec
 
 STOP = StoppingSpec(target_force_mae_eV_per_A=0.1, confident_fraction=0.9, max_labels=100, max_generations=10)
 
@@ -171,6 +172,46 @@ def test_quarantine_rate_stops_first() -> None:
 
 def test_empty_history_runs_on() -> None:
     assert decide([], STOP, labels_total=0).state == "running"
+
+
+# ---- what a generation that would confirm convergence does differently --------------------------
+
+HELD_OUT = ValidationSpec(labels_per_generation=8, confirm_labels=24)
+
+
+def test_a_generation_after_one_that_met_the_criterion_would_confirm() -> None:
+    assert would_confirm(good(3), STOP)
+
+
+@pytest.mark.parametrize(
+    ("previous", "why"),
+    [
+        (None, "first generation"),
+        (good(0), "generation 0 runs no MD"),
+        (good(3, mae=0.2), "previous error above the target"),
+        (good(3, confident=0.5), "previous MD not confident"),
+    ],
+)
+def test_otherwise_a_generation_would_not_confirm(previous: GenerationVerdict | None, why: str) -> None:
+    assert not would_confirm(previous, STOP), why
+
+
+def test_nothing_to_confirm_where_one_generation_converges() -> None:
+    once = StoppingSpec(target_force_mae_eV_per_A=0.1, confident_fraction=0.9, confirm_generations=1)
+    assert not would_confirm(good(3), once)
+
+
+def test_a_confirming_generation_draws_the_larger_held_out_sample() -> None:
+    assert held_out_budget(HELD_OUT, False, remaining=100) == 8
+    assert held_out_budget(HELD_OUT, True, remaining=100) == 24
+    # the confirmation draw never goes below the usual one
+    assert held_out_budget(ValidationSpec(labels_per_generation=8, confirm_labels=4), True, remaining=100) == 8
+
+
+def test_the_held_out_draw_stays_within_the_label_budget_and_off_when_validation_is_off() -> None:
+    assert held_out_budget(HELD_OUT, True, remaining=10) == 10
+    assert held_out_budget(HELD_OUT, True, remaining=0) == 0
+    assert held_out_budget(ValidationSpec(labels_per_generation=0, confirm_labels=24), True, remaining=100) == 0
 
 
 # ---- the error the verdict states --------------------------------------------------------------------

@@ -52,14 +52,18 @@ def _held_out_inclusion(session: Any, generation_id: int, calcs: dict[int, int])
     return {calcs[rows[i][0]]: float(pi[i]) for i in drawn if rows[i][0] in calcs}
 
 
-def _md_metrics(runs: list[MDRun], ctx: CampaignContext) -> dict[str, Any]:
-    """Confident and completed share of the generation's budgeted MD, stops, rewinds, simulated time."""
+def _md_metrics(runs: list[MDRun], ctx: CampaignContext, steps: int | None) -> dict[str, Any]:
+    """Confident and completed share of the generation's budgeted MD, stops, rewinds, simulated time.
+
+    ``steps``: the planned MD steps per walker (``None``: planned before revision 0005, ``exploration.steps``).
+    """
     e = ctx.spec.exploration
+    steps = steps or e.steps
     tallies = [
         # rows older than revision 0003 recorded no confident steps: they count as not confident
-        WalkerTally(r.steps_budget or e.steps, r.steps_done, r.confident_steps or 0) for r in runs
+        WalkerTally(r.steps_budget or steps, r.steps_done, r.confident_steps or 0) for r in runs
     ]
-    confident, completed = md_confidence(tallies, e.walkers, e.steps)
+    confident, completed = md_confidence(tallies, e.walkers, steps)
     return {
         "confident_fraction": confident,
         "md_completed_fraction": completed,
@@ -101,7 +105,7 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
     ctx = load_context(db, campaign_id)
     with db.session(readonly=True) as session:
         generation = get_generation(session, generation_id)
-        index = generation.index
+        index, planned_steps = generation.index, generation.md_steps
         window_start = index - ctx.spec.validation.window_generations + 1
         validation_ids = campaign_calculation_ids(session, campaign_id, split="validation")
         recent_ids = campaign_calculation_ids(session, campaign_id, split="validation", since_index=window_start)
@@ -122,7 +126,7 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
         "model_id": model_id,
     }
     if index > 0:
-        metrics.update(_md_metrics(runs, ctx))
+        metrics.update(_md_metrics(runs, ctx, planned_steps))
         times = walker_times_ps(db, campaign_id)
         metrics["walker_ps"] = {str(w): t for w, t in times.items()}
         metrics["simulated_ps_total"] = sum(times.values())

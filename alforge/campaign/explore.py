@@ -43,7 +43,7 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
     start, velocities, start_id = planned
     settings = WalkerSettings(
         temperature_K=e.temperatures_K[walker % len(e.temperatures_K)],
-        steps=e.steps,
+        steps=plan.md_steps or e.steps,
         threshold_eV_per_A=plan.threshold_eV_per_A,
         upper_eV_per_A=plan.upper_eV_per_A,
         rewind_after=e.rewind_after,
@@ -53,7 +53,8 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
         check_interval=e.check_interval,
         min_distance_A=e.min_distance_A,
         max_force_eV_per_A=e.max_force_eV_per_A,
-        sampled_frames=e.sampled_frames,
+        # room for the held-out draw: a generation that confirms convergence draws more (plan.held_out_budget)
+        sampled_frames=max(e.sampled_frames, -(-2 * plan.held_out_budget // e.walkers)),
         max_candidates=e.max_candidates,
         seed=int.from_bytes(hashlib.sha256(f"{ctx.spec.seed}:{index}:{walker}".encode()).digest()[:4], "little"),
     )

@@ -135,6 +135,8 @@ class Generation(Base):
     threshold_source: Mapped[str | None] = mapped_column(String(200), nullable=True)
     label_budget: Mapped[int | None] = mapped_column(Integer, nullable=True)
     held_out_budget: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Revision 0005: MD steps per walker (NULL: planned before, ran exploration.steps).
+    md_steps: Mapped[int | None] = mapped_column(Integer, nullable=True)
     timings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     flow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -22,6 +22,7 @@ from ase.io import write
 from sqlalchemy import func, select
 
 from alforge import Campaign, CampaignSpec
+from alforge.campaign.decide import GenerationVerdict, criterion_met
 from alforge.db import Calculation, Candidate, Database, Generation, MDRun, WalkerStart
 from alforge.errors import SpecError
 from tests.support.specs import water_spec
@@ -83,15 +84,22 @@ def test_campaign_converges_below_target(e2e_db: Database) -> None:
     assert before["estimated_force_mae_eV_per_A"] <= spec.stopping.target_force_mae_eV_per_A
     # every held-out frame of an MD generation was drawn among the kept frames with a known probability
     drawn = [row for g in generations[1:] for row in g["metrics"]["held_out_own"]]
-    assert len(drawn) == (len(generations) - 1) * spec.validation.labels_per_generation
+    # ... as many as planned: the usual draw, and a larger one in a generation that would confirm
+    verdicts = [GenerationVerdict.from_metrics(g["index"], g["metrics"]) for g in generations]
+    usual, confirming = spec.validation.labels_per_generation, spec.validation.confirm_labels
+    wanted = [confirming if criterion_met(v, spec.stopping) else usual for v in verdicts[:-1]]
+    assert [len(g["metrics"]["held_out_own"]) for g in generations[1:]] == wanted
+    assert wanted[-1] == confirming > usual  # the converged verdict rests on the larger draw
     assert all(0.0 < pi <= 1.0 for _, _, pi in drawn)
     assert final["md_completed_fraction"] == 1.0
     assert assert_walkers_continue(e2e_db) >= 2
     total_ps = final["simulated_ps_total"]
     assert total_ps == pytest.approx(sum(final["walker_ps"].values()))
-    assert total_ps == pytest.approx(
-        (len(generations) - 1) * spec.exploration.walkers * spec.exploration.steps * spec.exploration.timestep_fs / 1e3
-    )
+    # ... and a generation that would confirm runs its walkers confirm_steps_factor times longer
+    steps = [spec.exploration.steps * (spec.validation.confirm_steps_factor if criterion_met(v, spec.stopping) else 1)
+             for v in verdicts[:-1]]
+    assert steps[-1] > spec.exploration.steps
+    assert total_ps == pytest.approx(sum(steps) * spec.exploration.walkers * spec.exploration.timestep_fs / 1e3)
     # every label was a real oracle call, made once
     assert set(oracle_launches(e2e_db).values()) == {1}
     with e2e_db.session(readonly=True) as session:
