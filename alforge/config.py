@@ -183,7 +183,7 @@ class ValidationSpec(_Section):
         "the larger of this and labels_per_generation (0: no larger draw)",
     )
     confirm_steps_factor: int = Field(
-        default=4, ge=1, le=100,
+        default=16, ge=1, le=100,
         description="a generation that would confirm convergence runs its walkers this many times "
         "exploration.steps, so that the error it states averages over more simulated time (1: as usual)",
     )

@@ -24,7 +24,7 @@ For ethanol and water at one cheap level of theory (PySCF HF/STO-3G) this script
    continue across generations, same level of theory, the benchmark's target error as
    ``stopping.target_force_mae_eV_per_A`` (the uncertainty threshold is derived from it, not
    given), 8 held-out and 4 training labels per generation (a generation that would confirm
-   "converged" draws 24 held-out labels over 4× longer MD: the defaults of
+   "converged" draws 24 held-out labels over 16× longer MD: the defaults of
    ``validation.confirm_labels`` and ``confirm_steps_factor``; each generation judged on its own;
    held-out labels join the training set a generation later), label budget 160. Every oracle
    call counts as a label: seed structures, training and held-out. Every generation's model is

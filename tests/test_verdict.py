@@ -15,8 +15,9 @@ from alforge.campaign.calibration import (
     threshold_eV_per_A,
 )
 from alforge.campaign.decide import GenerationVerdict, WalkerTally, criterion_met, decide, md_confidence
-from alforge.campaign.plan import held_out_budget, would_confirm
+from alforge.campaign.plan import held_out_budget, stored_plan, would_confirm
 from alforge.config import StoppingSpec, ValidationSpec
+from alforge.db import Generation
 
 STOP = StoppingSpec(target_force_mae_eV_per_A=0.1, confident_fraction=0.9, max_labels=100, max_generations=10)
 
@@ -206,6 +207,16 @@ def test_a_confirming_generation_draws_the_larger_held_out_sample() -> None:
     assert held_out_budget(HELD_OUT, True, remaining=100) == 24
     # the confirmation draw never goes below the usual one
     assert held_out_budget(ValidationSpec(labels_per_generation=8, confirm_labels=4), True, remaining=100) == 8
+
+
+def test_a_plan_stored_before_the_md_length_was_planned_reads_as_the_usual_md() -> None:
+    """Generations planned before revision 0005 have no ``md_steps``: they ran ``exploration.steps``."""
+    generation = Generation(index=3, threshold_eV_per_A=0.1, upper_eV_per_A=0.3, label_budget=4, held_out_budget=8)
+    plan = stored_plan(generation)
+    assert plan is not None
+    assert plan.md_steps is None
+    generation.md_steps = 4800
+    assert stored_plan(generation).md_steps == 4800  # type: ignore[union-attr]
 
 
 def test_the_held_out_draw_stays_within_the_label_budget_and_off_when_validation_is_off() -> None:

@@ -41,9 +41,10 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
         msg = f"generation {index} has no planned start for walker {walker}"
         raise AlforgeError(msg)
     start, velocities, start_id = planned
+    steps = plan.md_steps or e.steps  # longer in a generation that would confirm convergence
     settings = WalkerSettings(
         temperature_K=e.temperatures_K[walker % len(e.temperatures_K)],
-        steps=plan.md_steps or e.steps,
+        steps=steps,
         threshold_eV_per_A=plan.threshold_eV_per_A,
         upper_eV_per_A=plan.upper_eV_per_A,
         rewind_after=e.rewind_after,
@@ -53,8 +54,8 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
         check_interval=e.check_interval,
         min_distance_A=e.min_distance_A,
         max_force_eV_per_A=e.max_force_eV_per_A,
-        # room for the held-out draw: a generation that confirms convergence draws more (plan.held_out_budget)
-        sampled_frames=max(e.sampled_frames, -(-2 * plan.held_out_budget // e.walkers)),
+        # as densely in time as usual over a longer run, and room for a larger held-out draw
+        sampled_frames=max(e.sampled_frames * steps // e.steps, -(-2 * plan.held_out_budget // e.walkers)),
         max_candidates=e.max_candidates,
         seed=int.from_bytes(hashlib.sha256(f"{ctx.spec.seed}:{index}:{walker}".encode()).digest()[:4], "little"),
     )

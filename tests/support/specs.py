@@ -29,7 +29,8 @@ def water_spec(name: str, **overrides: Any) -> dict[str, Any]:
         "model": {"kind": "gp"},
         "exploration": {"walkers": 2, "temperatures_K": [300.0, 500.0], "steps": 60, "sampled_frames": 4},
         "selection": {"method": "uncertainty", "max_labels": 3},  # threshold derived from the target
-        "validation": {"labels_per_generation": 2, "confirm_labels": 6},
+        "validation": {"labels_per_generation": 2, "confirm_labels": 6,
+                       "confirm_steps_factor": 2},
         "stopping": {"max_labels": 40, "max_generations": 8, "target_force_mae_eV_per_A": 0.25,
                      "confident_fraction": 0.8},
         "compute": {"oracle_workers": 2, "device": "cpu"},
