@@ -48,7 +48,8 @@ Targets (exit 1 if missed):
   (steps/s × seconds per oracle gradient) than the PySCF level it learned. MD through the
   model's calculator, which also computes the uncertainty, is reported beside it.
 
-Sizes: the default run takes ~17 min on two cores (measured: 1,003 s, other jobs sharing them);
+Sizes: the default run takes ~20 min on two cores (measured 2026-11-30: 1,180 s; the water arms 5–9
+min each, mostly the confirming generations' 16× longer MD);
 ``--quick`` (200-frame trajectories, ≤ 40 labels, 4 walkers × 100 steps, 1 draw) takes ~4 min
 and says little.
 
