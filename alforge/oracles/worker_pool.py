@@ -166,11 +166,12 @@ class _Worker:
             reply = None
         if isinstance(reply, tuple) and reply[0] == "ready":
             return
-        self.kill()
+        self._stop()  # reaped, its stderr still open to read why
         if isinstance(reply, tuple) and reply[0] == "startup_error":
             reason = reply[1]
         else:
             reason = self._stderr_tail() or f"no answer within {STARTUP_TIMEOUT_S:g} s"
+        self._close_handles()
         msg = (
             f"oracle worker process failed to start ({reason}); "
             f"check that `{sys.executable} -c 'import {', '.join(self.kind.preload) or 'alforge'}'` works"
@@ -209,7 +210,7 @@ class _Worker:
         try:
             code = self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.kill()
+            self._stop()
             code = self.process.returncode
         killed = code is not None and code < 0
         how = f"signal {-code}, {_signal_name(-code)}" if killed else f"exit code {code}"
@@ -217,10 +218,14 @@ class _Worker:
         message = f"oracle process died ({how})" + (f": {tail}" if tail else "")
         return TaskOutcome("died", message=message, elapsed_s=time.perf_counter() - start, pid=self.pid)
 
-    def kill(self) -> None:
+    def _stop(self) -> None:
+        """SIGKILL the process if it still runs and reap it; its pipe and stderr file stay open."""
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+
+    def kill(self) -> None:
+        self._stop()
         self._close_handles()
 
     def close(self) -> None:

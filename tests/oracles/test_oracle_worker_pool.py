@@ -6,9 +6,11 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+from alforge.errors import OracleSetupError
 from alforge.oracles.worker_pool import WorkerKind, WorkerPool
 
 KIND = WorkerKind(preload=("math", "time"))
@@ -90,3 +92,23 @@ def test_result_that_cannot_be_pickled_is_an_error(pool: WorkerPool) -> None:
     assert outcome.kind == "error"
     assert outcome.message.startswith("result of importlib:import_module cannot be sent back")
     assert pool.run(KIND, "math:sqrt", 4.0, timeout_s=30).value == 2.0  # the worker carries on
+
+
+def test_a_worker_that_dies_while_starting_says_why(
+    pool: WorkerPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module that kills the interpreter on import (as a script shadowing a standard module does).
+
+    The reason is the last line the worker wrote to stderr; reading it after the worker's handles
+    were closed raised ``ValueError: seek of closed file`` instead (found 2026-11-30).
+    """
+    (tmp_path / "dies_on_import.py").write_text(
+        "import os, sys\n"
+        "sys.stderr.write('boom: this module ends the interpreter\\n')\n"
+        "sys.stderr.flush()\n"
+        "os._exit(3)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))  # the worker runs on the parent's sys.path
+    with pytest.raises(OracleSetupError, match="failed to start \\(boom: this module ends the interpreter\\)"):
+        pool.run(WorkerKind(preload=("dies_on_import",)), "math:sqrt", 4.0, timeout_s=30)
+    assert pool.run(KIND, "math:sqrt", 4.0, timeout_s=30).value == 2.0  # the pool still works
