@@ -395,25 +395,28 @@ def run_campaign(
         frames = labelled_frames(session, all_ids)
     curve: list[tuple[int, float]] = []
     models: dict[int, Any] = {}
+    test_maes: dict[int, float] = {}  # each model scored on the test set once
     calls_before = 0
     for _, metrics in generations:
         model_id = (metrics or {}).get("model_id")
         if model_id is not None and model_id in paths and model_id not in models:
             models[model_id] = load_model(paths[model_id])
-            curve.append((calls_before, force_mae(models[model_id], test)))
+            test_maes[model_id] = force_mae(models[model_id], test)
+            curve.append((calls_before, test_maes[model_id]))
         calls_before = int((metrics or {}).get("labels_total", calls_before))
     history = []
     for index, metrics in generations:
         stated = stated_force_mae(metrics or {})
         if index > 0 and stated is not None and (metrics or {}).get("model_id") in models:
-            history.append((stated, force_mae(models[metrics["model_id"]], test)))
+            history.append((stated, test_maes[metrics["model_id"]]))
     last = generations[-1][1] or {}
-    final = models.get(last.get("model_id")) or next(reversed(models.values()))
+    final_id = last["model_id"] if last.get("model_id") in models else next(reversed(models))
+    final = models[final_id]
     return CampaignOutcome(
         name=spec["name"], curve=curve, labels=len(all_ids), generations=len(generations),
         state=result["state"], reason=str(result.get("reason", "")), wall_s=wall_s, final_model=final,
         claimed_mae=stated_force_mae(last),
-        held_out_mae=last.get("force_mae_eV_per_A"), test_mae=force_mae(final, test),
+        held_out_mae=last.get("force_mae_eV_per_A"), test_mae=test_maes[final_id],
         test_block_maes=block_maes(final, test),
         coverage=last.get("md_completed_fraction"), confident=last.get("confident_fraction"),
         simulated_ps=float(last.get("simulated_ps_total") or 0.0), labels_frames=frames, history=history,
