@@ -14,7 +14,14 @@ from alforge.campaign.calibration import (
     inclusion_probabilities,
     threshold_eV_per_A,
 )
-from alforge.campaign.decide import GenerationVerdict, WalkerTally, criterion_met, decide, md_confidence
+from alforge.campaign.decide import (
+    GenerationVerdict,
+    LabelTally,
+    WalkerTally,
+    criterion_met,
+    decide,
+    md_confidence,
+)
 from alforge.campaign.plan import held_out_budget, stored_plan, would_confirm
 from alforge.config import StoppingSpec, ValidationSpec
 from alforge.db import Generation
@@ -165,10 +172,41 @@ def test_generation_budget_stops_with_what_was_reached() -> None:
 
 
 def test_quarantine_rate_stops_first() -> None:
-    decision = decide([good(1), good(2)], STOP, labels_total=10, tried=10, quarantined=6)
+    decision = decide([good(1), good(2)], STOP, labels_total=10, labels=LabelTally(tried=10, quarantined=6))
     assert decision.state == "stopped"
     assert "6 of 10 reference calculations quarantined" in decision.reason
-    assert decide([good(1), good(2)], STOP, labels_total=10, tried=10, quarantined=5).state == "converged"
+    assert decide([good(1), good(2)], STOP, labels_total=10, labels=LabelTally(tried=10, quarantined=5)).state == (
+        "converged"
+    )
+
+
+def test_a_generation_whose_every_label_task_failed_stops_and_says_why() -> None:
+    """More generations would rerun the MD on the same model and get no label (163 of them, seen 2026-11-30)."""
+    failed = LabelTally(tried=16, failed=4, generation_tried=4, generation_failed=4,
+                        failure="oracle worker process failed to start (boom)")
+    decision = decide([good(0, mae=0.5)], STOP, labels_total=12, labels=failed)
+    assert decision.state == "stopped"
+    assert decision.reason.startswith("all 4 label tasks of generation 0 failed before the oracle answered")
+    assert "(last error: oracle worker process failed to start (boom))" in decision.reason
+    assert "failed labels are retried first" in decision.reason
+
+
+def test_some_failed_label_tasks_do_not_stop_the_campaign() -> None:
+    """A generation with one failed task of four runs on; the failed one is retried on the next run."""
+    some = LabelTally(tried=16, failed=1, generation_tried=4, generation_failed=1)
+    assert decide([good(1, mae=0.5)], STOP, labels_total=15, labels=some).state == "running"
+    # a generation that selected nothing is not a failure
+    assert decide([good(1, mae=0.5)], STOP, labels_total=15, labels=LabelTally(tried=16)).state == "running"
+
+
+def test_failed_label_tasks_above_the_limit_stop_the_campaign() -> None:
+    """Failures spread over generations, none failing completely, still stop it past the limit."""
+    many = LabelTally(tried=20, failed=11, generation_tried=4, generation_failed=3)
+    decision = decide([good(4, mae=0.5)], STOP, labels_total=9, labels=many)
+    assert decision.state == "stopped"
+    assert decision.reason.startswith("11 of 20 label tasks failed (> 50%)")
+    fewer = LabelTally(tried=20, failed=10, generation_tried=4, generation_failed=3)
+    assert decide([good(4, mae=0.5)], STOP, labels_total=10, labels=fewer).state == "running"
 
 
 def test_empty_history_runs_on() -> None:

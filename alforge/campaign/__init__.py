@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # the steps are imported on first use: `alforge status` needs
     )
     from alforge.campaign.evaluate import evaluate_step, phase_times
     from alforge.campaign.explore import explore_step
-    from alforge.campaign.label import label_step, mark_failed
+    from alforge.campaign.label import failed_calculations, label_step, mark_failed
     from alforge.campaign.plan import Plan, generation_plan, plan_step
     from alforge.campaign.seed import seed_step
     from alforge.campaign.select import select_step
@@ -54,6 +54,7 @@ _HOME = {
     "decide_step": "state",
     "evaluate_step": "evaluate",
     "explore_step": "explore",
+    "failed_calculations": "label",
     "finish_generation": "state",
     "finished_state": "state",
     "generation_plan": "plan",
@@ -87,6 +88,7 @@ __all__ = [
     "decide_step",
     "evaluate_step",
     "explore_step",
+    "failed_calculations",
     "finish_generation",
     "finished_state",
     "generation_plan",

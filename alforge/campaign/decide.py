@@ -32,7 +32,9 @@ from typing import Any
 
 from alforge.config import StoppingSpec
 
-__all__ = ["Decision", "GenerationVerdict", "WalkerTally", "criterion_met", "decide", "md_confidence"]
+__all__ = [
+    "Decision", "GenerationVerdict", "LabelTally", "WalkerTally", "criterion_met", "decide", "md_confidence",
+]
 
 
 @dataclass(frozen=True)
@@ -140,27 +142,64 @@ def _describe(verdict: GenerationVerdict | None, stopping: StoppingSpec) -> str:
     )
 
 
+@dataclass(frozen=True)
+class LabelTally:
+    """The campaign's reference calculations by outcome, now (statuses of ``alforge status``).
+
+    ``tried``: all selected; ``quarantined``: the oracle answered that it cannot label them;
+    ``failed``: the label task itself failed (after its retries) before the oracle answered: a
+    worker that cannot start, a lost database. ``generation_tried`` and ``generation_failed`` count
+    the same for the last generation alone. A failed label is retried when the campaign runs again.
+    """
+
+    tried: int = 0
+    quarantined: int = 0
+    failed: int = 0
+    generation_tried: int = 0
+    generation_failed: int = 0
+    failure: str = ""  # the newest failed label's error, to show the user
+
+    def stop_reason(self, stopping: StoppingSpec, index: int) -> str | None:
+        """Why the campaign must stop for its labels, or ``None``.
+
+        Too many quarantined calculations; or label tasks failing: all of the last generation's
+        (more generations would only repeat the MD and get no label) or more than
+        ``max_quarantine_fraction`` of all tried.
+        """
+        limit = stopping.max_quarantine_fraction
+        if self.tried and self.quarantined / self.tried > limit:
+            return (f"{self.quarantined} of {self.tried} reference calculations quarantined (> {limit:.0%}); "
+                    "check the oracle settings and the quarantined errors (`alforge status`)")
+        every = self.generation_tried and self.generation_failed >= self.generation_tried
+        if every or (self.tried and self.failed / self.tried > limit):
+            what = (f"all {self.generation_tried} label tasks of generation {index} failed" if every
+                    else f"{self.failed} of {self.tried} label tasks failed (> {limit:.0%})")
+            cause = f" (last error: {self.failure})" if self.failure else ""
+            return (f"{what} before the oracle answered{cause}; fix the cause and run the campaign again: "
+                    "failed labels are retried first")
+        return None
+
+
 def decide(
     history: Sequence[GenerationVerdict],
     stopping: StoppingSpec,
     *,
     labels_total: int,
-    tried: int = 0,
-    quarantined: int = 0,
+    labels: LabelTally | None = None,
 ) -> Decision:
     """The campaign's state after the last generation of ``history`` (ordered by index).
 
-    In order: too many quarantined reference calculations stop the campaign; the criterion held
-    in the last ``confirm_generations`` consecutive generations converges it; a used-up label or
-    generation budget stops it (saying what was reached); otherwise it runs on.
+    In order: too many quarantined or failed reference calculations stop the campaign
+    (:meth:`LabelTally.stop_reason`); the criterion held in the last ``confirm_generations``
+    consecutive generations converges it; a used-up label or generation budget stops it (saying
+    what was reached); otherwise it runs on.
     """
     last = history[-1] if history else None
     met = last is not None and criterion_met(last, stopping)
-    if tried and quarantined / tried > stopping.max_quarantine_fraction:
-        return Decision("stopped", (
-            f"{quarantined} of {tried} reference calculations quarantined (> {stopping.max_quarantine_fraction:.0%}); "
-            "check the oracle settings and the quarantined errors (`alforge status`)"
-        ), met)
+    index = -1 if last is None else last.index
+    trouble = None if labels is None else labels.stop_reason(stopping, index)
+    if trouble is not None:
+        return Decision("stopped", trouble, met)
     needed = stopping.confirm_generations
     recent = list(history[-needed:])
     consecutive = len(recent) == needed and all(
@@ -168,7 +207,6 @@ def decide(
     )
     if met and consecutive and all(criterion_met(v, stopping) for v in recent):
         return Decision("converged", f"{_describe(last, stopping)}; held for {needed} generations in a row", met)
-    index = -1 if last is None else last.index
     if labels_total >= stopping.max_labels:
         return Decision("stopped", f"label budget of {stopping.max_labels} used before convergence: "
                         f"{_describe(last, stopping)}", met)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from alforge.campaign.context import build_oracle, jsonable, load_context
-from alforge.db import Calculation, Database, Structure
+from alforge.db import Calculation, Database, Generation, Structure
 from alforge.db.calculations import finish_calculation, start_calculation
+from alforge.db.labels import selected_calculations
 from alforge.db.structures import atoms_from_row
 
-__all__ = ["label_step", "mark_failed"]
+__all__ = ["failed_calculations", "label_step", "mark_failed"]
 
 
 def label_step(db: Database, campaign_id: int, calculation_id: int) -> str:
@@ -42,6 +43,18 @@ def label_step(db: Database, campaign_id: int, calculation_id: int) -> str:
 
 
 def mark_failed(db: Database, calculation_id: int, error: str) -> None:
-    """Record that a label task failed outside the oracle (it is retried when the campaign resumes)."""
+    """Record that a label task failed outside the oracle (:func:`failed_calculations` finds it to retry)."""
     with db.session() as session:
         finish_calculation(session, calculation_id, status="failed", error=error[:500])
+
+
+def failed_calculations(db: Database, campaign_id: int) -> list[int]:
+    """Ids of the campaign's selected calculations whose label task failed: the flow retries them
+    when the campaign runs again, before it decides anything."""
+    level_hash = load_context(db, campaign_id).level.hash
+    with db.session(readonly=True) as session:
+        return list(session.scalars(
+            selected_calculations(level_hash).add_columns(Calculation.id)
+            .where(Generation.campaign_id == campaign_id, Calculation.status == "failed")
+            .order_by(Calculation.id).distinct()
+        ))

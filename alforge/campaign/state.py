@@ -11,14 +11,21 @@ from typing import Any
 from sqlalchemy import select
 
 from alforge.campaign.context import load_context
-from alforge.campaign.decide import GenerationVerdict
+from alforge.campaign.decide import GenerationVerdict, LabelTally
 from alforge.campaign.decide import decide as rule
 from alforge.campaign.evaluate import phase_times
-from alforge.db import Campaign, Database, Generation
+from alforge.db import Calculation, Campaign, Database, Generation
 from alforge.db import campaigns as store
-from alforge.db.labels import campaign_calculation_ids, label_counts_by_campaign
+from alforge.db.labels import (
+    campaign_calculation_ids,
+    label_counts_by_campaign,
+    label_counts_by_generation,
+    selected_calculations,
+)
 
-__all__ = ["decide_step", "finish_generation", "finished_state", "record_flow_run"]
+__all__ = [
+    "decide_step", "finish_generation", "finished_state", "label_tally", "record_flow_run",
+]
 
 
 def _verdicts(db: Database, campaign_id: int) -> list[Any]:
@@ -41,14 +48,34 @@ def decide_step(db: Database, campaign_id: int, metrics: dict[str, Any], index: 
     ctx = load_context(db, campaign_id)
     with db.session(readonly=True) as session:
         labels_total = len(campaign_calculation_ids(session, campaign_id, split=None))
-        tried = label_counts_by_campaign(session, [campaign_id]).get(campaign_id, {})
+        labels = label_tally(session, campaign_id, index, ctx.level.hash)
     history = [v for v in _verdicts(db, campaign_id) if v.index < index]
     history.append(GenerationVerdict.from_metrics(index, metrics))
-    decision = rule(
-        history, ctx.spec.stopping, labels_total=labels_total, tried=sum(tried.values()),
-        quarantined=tried.get("quarantined", 0),
-    )
+    decision = rule(history, ctx.spec.stopping, labels_total=labels_total, labels=labels)
     return decision.state, decision.reason
+
+
+def label_tally(session: Any, campaign_id: int, index: int, level_hash: str) -> LabelTally:
+    """The campaign's reference calculations by status as they stand now, and generation ``index``'s.
+
+    Read live, not from stored metrics: failed labels retried since (:func:`failed_calculations`)
+    count by their new status.
+    """
+    tried = label_counts_by_campaign(session, [campaign_id]).get(campaign_id, {})
+    generation = {k: v for k, v in label_counts_by_generation(session, campaign_id, level_hash).get(index, {}).items()
+                  if not k.startswith("ok_")}
+    failure = ""
+    if tried.get("failed"):
+        failure = session.scalar(
+            selected_calculations(level_hash).add_columns(Calculation.error)
+            .where(Generation.campaign_id == campaign_id, Calculation.status == "failed")
+            .order_by(Calculation.finished_at.desc(), Calculation.id.desc()).limit(1)
+        ) or ""
+    return LabelTally(
+        tried=sum(tried.values()), quarantined=tried.get("quarantined", 0), failed=tried.get("failed", 0),
+        generation_tried=sum(generation.values()), generation_failed=generation.get("failed", 0), failure=failure,
+    )
+
 
 
 def finished_state(db: Database, campaign_id: int) -> tuple[str, str] | None:

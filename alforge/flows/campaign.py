@@ -2,7 +2,9 @@
 
 Each generation is a subflow run; tasks pass database ids, never arrays. A failed task (after its
 retries) never stops the loop: a walker that crashed is simply missing from the generation, a
-label task that failed leaves its calculation ``failed`` to be retried on resume.
+label task that failed leaves its calculation ``failed``, retried first when the campaign runs
+again. When every label task of a generation fails, the campaign stops and says why
+(:class:`alforge.campaign.decide.LabelTally`): more generations would repeat the MD and get no label.
 """
 
 from __future__ import annotations
@@ -61,10 +63,7 @@ def generation(
             for error in (r for r in _results(walkers) if isinstance(r, BaseException)):
                 get_run_logger().warning("walker failed: %s", error)
     calculation_ids = tasks.select(campaign_id, generation_id, model_id, index)
-    labels = [tasks.label.submit(campaign_id, cid, limits) for cid in calculation_ids]
-    for cid, outcome in zip(calculation_ids, _results(labels), strict=True):
-        if isinstance(outcome, BaseException):
-            steps.mark_failed(db, cid, f"label task failed: {outcome}")
+    _label(db, campaign_id, calculation_ids, limits)
     metrics = tasks.evaluate(campaign_id, generation_id, model_id, index)
     state, reason = steps.decide_step(db, campaign_id, metrics, index)
     timings = steps.finish_generation(
@@ -73,6 +72,14 @@ def generation(
     )
     _publish(name, index, metrics, timings, reason, steps.generation_plan(db, generation_id))
     return {"state": state, "reason": reason, "metrics": metrics, "timings": timings}
+
+
+def _label(db: Any, campaign_id: int, calculation_ids: list[int], limits: list[str] | None) -> None:
+    """Label tasks for ``calculation_ids``, in parallel; one that fails after its retries is marked ``failed``."""
+    labels = [tasks.label.submit(campaign_id, cid, limits) for cid in calculation_ids]
+    for cid, outcome in zip(calculation_ids, _results(labels), strict=True):
+        if isinstance(outcome, BaseException):
+            steps.mark_failed(db, cid, f"label task failed: {outcome}")
 
 
 def _publish(
@@ -136,13 +143,17 @@ def campaign(spec: dict[str, Any] | None = None, name: str | None = None) -> dic
     else:
         msg = "give a campaign spec or the name of a stored campaign"
         raise ValueError(msg)
+    limits = ensure_oracle_limits(campaign_spec)
+    retry = steps.failed_calculations(db, campaign_id)
+    if retry:  # labels whose task failed in an earlier run: before deciding, so that the verdict sees them
+        get_run_logger().info("retrying %d failed label(s)", len(retry))
+        _label(db, campaign_id, retry, limits)
     done = steps.finished_state(db, campaign_id)
     if done is not None:
         steps.set_state(db, campaign_id, *done)
         return {"campaign_id": campaign_id, "name": campaign_spec.name, "state": done[0], "reason": done[1]}
     steps.set_state(db, campaign_id, "running", None)
     runner = _task_runner(campaign_spec)
-    limits = ensure_oracle_limits(campaign_spec)
     outcome: dict[str, Any] = {"state": "running"}
     try:
         while outcome["state"] == "running":

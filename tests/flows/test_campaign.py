@@ -151,6 +151,53 @@ def test_quarantined_calculation_does_not_stop_the_campaign(e2e_db: Database, tm
     assert any("apart" in (e or "") for e in errors)
 
 
+def test_failed_label_tasks_stop_the_campaign_and_are_retried_when_it_runs_again(
+    e2e_db: Database, tmp_path: Path
+) -> None:
+    """A broken oracle environment, for real: a ``pyscf`` module shadowing PySCF on the path.
+
+    The oracle workers cannot start, so every label task fails (after its retries) before the
+    oracle answers: the campaign stops after that generation and says why, instead of running
+    empty generations to its limit. Fixed and run again, it labels the failed structures first
+    and goes on; no structure gets a second calculation row.
+    """
+    import pyscf  # noqa: F401  # the real one, in this process; the shadow only reaches fresh workers
+
+    from alforge.oracles.worker_pool import shutdown_shared_pool
+
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "pyscf.py").write_text("raise ImportError('shadowing pyscf: a broken environment')\n")
+    spec = water_spec("water-broken-oracle", stopping={"max_generations": 2})
+    shutdown_shared_pool()  # warm workers from earlier tests would hide the broken environment
+    with pytest.MonkeyPatch.context() as environment:
+        environment.syspath_prepend(str(shadow))
+        broken = Campaign(CampaignSpec.from_dict(spec)).run()
+    assert broken["state"] == "stopped"
+    assert broken["reason"].startswith("all 4 label tasks of generation 0 failed before the oracle answered")
+    assert "shadowing pyscf: a broken environment" in broken["reason"]
+    with e2e_db.session(readonly=True) as session:
+        assert session.scalar(select(func.count()).select_from(Generation)) == 1  # no empty generations
+        failed = dict(session.execute(
+            select(Calculation.id, Calculation.attempts).where(Calculation.status == "failed")
+        ).tuples().all())
+    assert len(failed) == 4
+    shutdown_shared_pool()  # the environment is fixed: the shadow is off the path
+    fixed = Campaign(CampaignSpec.from_dict(spec)).run()
+    assert fixed["state"] in ("converged", "stopped")
+    assert not fixed["reason"].startswith("all")
+    with e2e_db.session(readonly=True) as session:
+        retried = dict(session.execute(
+            select(Calculation.id, Calculation.status).where(Calculation.id.in_(list(failed)))
+        ).tuples().all())
+        generations = session.scalar(select(func.count()).select_from(Generation))
+        rows = session.scalar(select(func.count()).select_from(Calculation))
+        structures = session.scalar(select(func.count(func.distinct(Calculation.structure_id))))
+    assert set(retried.values()) == {"ok"}  # the same rows, labelled now
+    assert generations == 2
+    assert rows == structures
+
+
 @pytest.mark.postgres
 def test_random_baseline_arm_on_postgres(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALFORGE_DATABASE_URL", postgres_url)
