@@ -177,7 +177,7 @@ class ValidationSpec(_Section):
         "(they join the training set later, see retire_to_training)",
     )
     confirm_labels: int = Field(
-        default=24, ge=0, le=1000,
+        default=40, ge=0, le=1000,
         description="held-out labels drawn in a generation that would confirm convergence (the criterion held "
         "in the one before), so the error a converged campaign states rests on more frames; "
         "the larger of this and labels_per_generation (0: no larger draw)",

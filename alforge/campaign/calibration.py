@@ -35,9 +35,10 @@ there (log–log slope 2.0 over 300 frames). Two survey-sampling tools use that 
   kept evenly spaced in time, with probability proportional to
   ``q = s/S + (1 − s)·m²/Σm²`` (``S`` frames, uniform share ``s = 0.25``): the uncertain frames,
   where the error lives, are drawn more often, and the uniform share keeps every frame drawable
-  (defensive importance sampling). Systematic sampling in a random order draws ``k`` distinct
+  (defensive importance sampling). Systematic sampling draws ``k`` distinct
   frames with inclusion probabilities exactly ``π = k·q`` (capped at 1,
-  :func:`inclusion_probabilities`).
+  :func:`inclusion_probabilities`); the frames are laid out by increasing ``m``, so that the draw
+  spreads over the whole range of ``m`` (implicit stratification).
 - **What is stated** (:func:`estimate_force_mae_eV_per_A`): the larger of two ratio estimates of
   the mean per-frame force MAE over every MD check ``t`` of the generation,
   ``Ê₁ = Σ_h (e_h/π_h) / Σ_h (m_h/π_h) · mean_t m_t`` and
@@ -163,15 +164,23 @@ def inclusion_probabilities(
 
 def draw_held_out(
     frame_max_std_eV_per_A: Sequence[float] | np.ndarray, k: int, rng: np.random.Generator,
-    uniform_share: float = UNIFORM_SHARE,
+    uniform_share: float = UNIFORM_SHARE, *, ordered: bool = True,
 ) -> list[int]:
-    """``k`` distinct frames drawn with :func:`inclusion_probabilities`, by systematic sampling in a random order.
+    """``k`` distinct frames drawn with :func:`inclusion_probabilities`, by systematic sampling.
+
+    The frames are laid out by increasing std (``ordered``; else in a random order, the draw
+    before 2026-12-05) and ``k`` equally spaced points from a random start pick them along the
+    cumulative inclusion probabilities. Each frame's inclusion probability is the same either way;
+    ordered, every stretch of the std range gets its share of the draw (implicit stratification),
+    which steadies the ratio estimates of :func:`estimate_force_mae_eV_per_A`.
 
     >>> sorted(draw_held_out([0.1, 0.1, 5.0], 1, np.random.default_rng(0), uniform_share=0.0))
     [2]
     """
     pi = inclusion_probabilities(frame_max_std_eV_per_A, k, uniform_share)
-    order = rng.permutation(len(pi))
+    stds = np.asarray(frame_max_std_eV_per_A, dtype=float)
+    order = (np.argsort(np.where(np.isfinite(stds), stds, np.inf), kind="stable") if ordered
+             else rng.permutation(len(pi)))
     edges = np.cumsum(pi[order])
     points = rng.random() + np.arange(round(float(pi.sum())))
     picks = order[np.minimum(np.searchsorted(edges, points, side="right"), len(pi) - 1)]
