@@ -26,7 +26,7 @@ For ethanol and water at one cheap level of theory (PySCF HF/STO-3G) this script
    continue across generations, same level of theory, the benchmark's target error as
    ``stopping.target_force_mae_eV_per_A`` (the uncertainty threshold is derived from it, not
    given), 8 held-out and 4 training labels per generation (a generation that would confirm
-   "converged" draws 24 held-out labels over 16× longer MD: the defaults of
+   "converged" draws 40 held-out labels over 16× longer MD: the defaults of
    ``validation.confirm_labels`` and ``confirm_steps_factor``; each generation judged on its own;
    held-out labels join the training set a generation later), label budget 160. Every oracle
    call counts as a label: seed structures, training and held-out. Every generation's model is
@@ -172,17 +172,19 @@ class OracleCalculator(Calculator):
         self.results = {"energy": result.energy_eV, "forces": result.forces_eV_per_A}
 
 
-def oracle_langevin(name: str, oracle: Any, timestep_fs: float, seed: int) -> tuple[Atoms, Langevin]:
-    """ASE molecule ``name`` on the oracle, thermalised at 500 K, and its Langevin integrator (COM fixed)."""
+def oracle_langevin(
+    name: str, oracle: Any, timestep_fs: float, seed: int, temperature_K: float = TEMPERATURE_K
+) -> tuple[Atoms, Langevin]:
+    """ASE molecule ``name`` on the oracle, thermalised, and its Langevin integrator (COM fixed)."""
     atoms = molecule(name)
     atoms.calc = OracleCalculator(oracle)
     rng = np.random.default_rng(seed)
-    thermalize_momenta(atoms, TEMPERATURE_K, rng=rng)
+    thermalize_momenta(atoms, temperature_K, rng=rng)
     Stationary(atoms)
     ZeroRotation(atoms)
     atoms.set_constraint(FixCom())
     dyn = Langevin(
-        atoms, timestep_fs * units.fs, temperature_K=TEMPERATURE_K, friction=0.02 / units.fs, fixcm=False, rng=rng,
+        atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=0.02 / units.fs, fixcm=False, rng=rng,
     )
     return atoms, dyn
 

@@ -23,9 +23,7 @@ from alforge.db.labels import (
     selected_calculations,
 )
 
-__all__ = [
-    "decide_step", "finish_generation", "finished_state", "label_tally", "record_flow_run",
-]
+__all__ = ["decide_step", "finish_generation", "finished_state", "label_tally", "record_flow_run"]
 
 
 def _verdicts(db: Database, campaign_id: int) -> list[Any]:
@@ -75,7 +73,6 @@ def label_tally(session: Any, campaign_id: int, index: int, level_hash: str) -> 
         tried=sum(tried.values()), quarantined=tried.get("quarantined", 0), failed=tried.get("failed", 0),
         generation_tried=sum(generation.values()), generation_failed=generation.get("failed", 0), failure=failure,
     )
-
 
 
 def finished_state(db: Database, campaign_id: int) -> tuple[str, str] | None:

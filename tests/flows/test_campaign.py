@@ -187,13 +187,14 @@ def test_failed_label_tasks_stop_the_campaign_and_are_retried_when_it_runs_again
     assert fixed["state"] in ("converged", "stopped")
     assert not fixed["reason"].startswith("all")
     with e2e_db.session(readonly=True) as session:
-        retried = dict(session.execute(
-            select(Calculation.id, Calculation.status).where(Calculation.id.in_(list(failed)))
-        ).tuples().all())
+        retried = {cid: (status, attempts) for cid, status, attempts in session.execute(
+            select(Calculation.id, Calculation.status, Calculation.attempts).where(Calculation.id.in_(list(failed)))
+        )}
         generations = session.scalar(select(func.count()).select_from(Generation))
         rows = session.scalar(select(func.count()).select_from(Calculation))
         structures = session.scalar(select(func.count(func.distinct(Calculation.structure_id))))
-    assert set(retried.values()) == {"ok"}  # the same rows, labelled now
+    assert {status for status, _ in retried.values()} == {"ok"}  # the same rows, labelled now
+    assert all(attempts > failed[cid] for cid, (_, attempts) in retried.items())
     assert generations == 2
     assert rows == structures
 
