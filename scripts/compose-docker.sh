@@ -9,7 +9,11 @@ compose_sudo=""
 [ "$(id -u)" -eq 0 ] || compose_sudo="sudo"
 
 compose_missing=()
-command -v docker > /dev/null || compose_missing+=(docker.io)
+# a Docker CLI alone (some images ship one in /usr/local/bin) is not an engine: without a daemon
+# that answers or a dockerd to start, install Debian's docker.io
+if ! command -v docker > /dev/null || { ! docker info > /dev/null 2>&1 && ! command -v dockerd > /dev/null; }; then
+  compose_missing+=(docker.io)
+fi
 command -v debootstrap > /dev/null || compose_missing+=(debootstrap)
 if ! docker compose version > /dev/null 2>&1 && ! command -v docker-compose > /dev/null; then
   compose_missing+=(docker-compose)
