@@ -36,7 +36,7 @@ For ethanol and water at one cheap level of theory (PySCF HF/STO-3G) this script
    either way);
 
 and, as a bound on what selection alone can give, (d) uncertainty selection from the reference pool
-itself (perfect exploration, no seeds beyond 4 random frames, no held-out labels): 4 frames a round
+itself (perfect exploration: 4 random pool frames to start, no held-out labels): 4 frames a round
 with the largest per-atom force std under the GP of the frames before. It prints the force MAE on
 the test set against the number of labels for each arm and the labels
 each needs to reach the target error, interpolated log-log between measured points. A PNG plot
@@ -53,8 +53,9 @@ Targets (exit 1 if missed):
   (steps/s × seconds per oracle gradient) than the PySCF level it learned. MD through the
   model's calculator, which also computes the uncertainty, is reported beside it.
 
-Sizes: the default run takes ~20 min on two cores (measured 2026-11-30: 1,180 s; the water arms 5–9
-min each, mostly the confirming generations' 16× longer MD);
+Sizes: the default run takes 13–20 min on two cores with the references cached (1,180 s on
+2026-11-30, 766 s on 2026-12-05); building the references the first time adds ~35 min of one core
+for ethanol and ~25 for water (two can run in parallel: ``--generate-only``);
 ``--quick`` (200-frame trajectories, ≤ 40 labels, 4 walkers × 100 steps, 1 draw) takes ~4 min
 and says little.
 
