@@ -16,12 +16,7 @@ from alforge.campaign.decide import decide as rule
 from alforge.campaign.evaluate import phase_times
 from alforge.db import Calculation, Campaign, Database, Generation
 from alforge.db import campaigns as store
-from alforge.db.labels import (
-    campaign_calculation_ids,
-    label_counts_by_campaign,
-    label_counts_by_generation,
-    selected_calculations,
-)
+from alforge.db.labels import campaign_calculation_ids, label_counts_by_generation, selected_calculations
 
 __all__ = ["decide_step", "finish_generation", "finished_state", "label_tally", "record_flow_run"]
 
@@ -59,9 +54,15 @@ def label_tally(session: Any, campaign_id: int, index: int, level_hash: str) -> 
     Read live, not from stored metrics: failed labels retried since (:func:`failed_calculations`)
     count by their new status.
     """
-    tried = label_counts_by_campaign(session, [campaign_id]).get(campaign_id, {})
-    generation = {k: v for k, v in label_counts_by_generation(session, campaign_id, level_hash).get(index, {}).items()
-                  if not k.startswith("ok_")}
+    by_generation = {
+        i: {k: v for k, v in counts.items() if not k.startswith("ok_")}
+        for i, counts in label_counts_by_generation(session, campaign_id, level_hash).items()
+    }
+    tried: dict[str, int] = {}
+    for counts in by_generation.values():
+        for status, n in counts.items():
+            tried[status] = tried.get(status, 0) + n
+    generation = by_generation.get(index, {})
     failure = ""
     if tried.get("failed"):
         failure = session.scalar(
