@@ -22,7 +22,7 @@ from alforge.campaign.decide import (
     decide,
     md_confidence,
 )
-from alforge.campaign.plan import held_out_budget, stored_plan, would_confirm
+from alforge.campaign.plan import held_out_budget, is_last, label_split, stored_plan, would_confirm
 from alforge.config import StoppingSpec, ValidationSpec
 from alforge.db import Generation
 
@@ -261,6 +261,37 @@ def test_the_held_out_draw_stays_within_the_label_budget_and_off_when_validation
     assert held_out_budget(HELD_OUT, True, remaining=10) == 10
     assert held_out_budget(HELD_OUT, True, remaining=0) == 0
     assert held_out_budget(ValidationSpec(labels_per_generation=0, confirm_labels=24), True, remaining=100) == 0
+
+
+# ---- the last generation: a stopped campaign states its error --------------------------------------
+
+
+def test_the_generation_that_may_use_up_the_label_budget_or_ends_the_generation_budget_is_the_last() -> None:
+    assert not is_last(3, remaining=13, stopping=STOP, per_generation=12)
+    assert is_last(3, remaining=12, stopping=STOP, per_generation=12)  # its usual draw takes what is left
+    assert is_last(3, remaining=5, stopping=STOP, per_generation=12)
+    assert is_last(9, remaining=90, stopping=STOP, per_generation=12)  # generation 9 of at most 10
+    assert not is_last(8, remaining=90, stopping=STOP, per_generation=12)
+
+
+def test_the_last_generation_holds_out_every_label_it_may_draw() -> None:
+    """No model that is judged would train on its labels: they all go to the error it states."""
+    v = ValidationSpec(labels_per_generation=8, confirm_labels=40)
+    assert label_split(v, 4, 100, confirming=False, last=False) == (8, 4)
+    assert label_split(v, 4, 10, confirming=False, last=False) == (8, 2)  # training takes what is left
+    assert label_split(v, 4, 12, confirming=False, last=True) == (12, 0)  # the label budget ends here
+    assert label_split(v, 4, 5, confirming=False, last=True) == (5, 0)
+    assert label_split(v, 4, 100, confirming=False, last=True) == (40, 0)  # the generation budget ends here
+    assert label_split(v, 4, 100, confirming=True, last=False) == (40, 4)
+    # at least a usual generation's labels, where the confirming draw is smaller or off
+    assert label_split(ValidationSpec(labels_per_generation=8, confirm_labels=0), 4, 100,
+                       confirming=False, last=True) == (12, 0)
+
+
+def test_with_validation_off_the_last_generation_trains_as_usual() -> None:
+    off = ValidationSpec(labels_per_generation=0, confirm_labels=40)
+    assert label_split(off, 4, 3, confirming=False, last=True) == (0, 3)
+    assert label_split(off, 4, 100, confirming=False, last=True) == (0, 4)
 
 
 # ---- the error the verdict states --------------------------------------------------------------------

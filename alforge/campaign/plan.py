@@ -7,12 +7,19 @@
 - Where each walker starts (:mod:`alforge.campaign.starts`, table ``walker_starts``).
 - The label budget: held-out labels first (``validation.labels_per_generation``; in a generation
   that would confirm convergence, ``validation.confirm_labels``, see :func:`held_out_budget`), then
-  training labels (``selection.max_labels``), both within what ``stopping.max_labels`` leaves.
+  training labels (``selection.max_labels``), both within what ``stopping.max_labels`` leaves
+  (:func:`label_split`).
 - The MD steps per walker: ``exploration.steps``, times ``validation.confirm_steps_factor`` in a
   generation that would confirm convergence (:func:`would_confirm`). A converged campaign states
   its last generation's error over that generation's MD, and on water that error is carried by
   rare wide bends: one short stretch of MD sees too few of them to pin it (two halves of one
   1.8-ps trajectory put the same model 2.2–4.6× apart).
+- The *last* generation (:func:`is_last`: its labels use up the label budget, or the generation
+  budget ends with it) is a verdict generation too: a campaign that stops there states its
+  error. No model that is judged would train on its training labels, so every label it may draw
+  is held out, and its MD is as long as a confirming generation's. (Before 2026-12-05 it drew the
+  usual 8 held-out frames and 4 training labels that nothing read: ethanol's final verdicts,
+  which rest on it, ranged 0.65–1.05× the independent error over seven runs.)
 
 Explore, select, evaluate and the dashboard read the stored plan (``generations`` columns with
 units); none recomputes it, and a rerun after a crash reads what the first run stored.
@@ -34,7 +41,8 @@ from alforge.db import Database, Generation
 from alforge.db.labels import campaign_calculation_ids
 
 __all__ = [
-    "KAPPA_GENERATIONS", "Plan", "generation_plan", "held_out_budget", "plan_step", "stored_plan", "would_confirm",
+    "KAPPA_GENERATIONS", "Plan", "generation_plan", "held_out_budget", "is_last", "label_split", "plan_step",
+    "stored_plan", "would_confirm",
 ]
 
 KAPPA_GENERATIONS = 3  # generations whose held-out frames calibrate the threshold
@@ -107,6 +115,41 @@ def held_out_budget(validation: ValidationSpec, confirming: bool, remaining: int
     return max(0, min(wanted, remaining))
 
 
+def is_last(index: int, remaining: int, stopping: StoppingSpec, per_generation: int) -> bool:
+    """True if no generation can follow generation ``index``.
+
+    Either the generation budget ends with it, or it may draw every label the budget leaves
+    (``remaining`` ≤ ``per_generation``, the held-out plus training labels of a usual generation).
+
+    >>> stopping = StoppingSpec(max_labels=160, max_generations=50)
+    >>> is_last(13, remaining=12, stopping=stopping, per_generation=12), is_last(12, 24, stopping, 12)
+    (True, False)
+    """
+    return index + 1 >= stopping.max_generations or remaining <= per_generation
+
+
+def label_split(
+    validation: ValidationSpec, training_labels: int, remaining: int, *, confirming: bool, last: bool
+) -> tuple[int, int]:
+    """(held-out, training) labels a generation draws, within the ``remaining`` label budget.
+
+    Held-out labels come first (:func:`held_out_budget`), training labels (``training_labels``,
+    ``selection.max_labels``) take what is left. The last generation (:func:`is_last`) draws no
+    training label: the campaign stops after it, so no model it judges would learn from one.
+    Every label it may draw is held out instead, at least the confirming draw, so that the error
+    a stopped campaign states rests on as many frames as its budget allows. With validation off
+    (``labels_per_generation = 0``) every generation trains as usual.
+
+    >>> v = ValidationSpec(labels_per_generation=8, confirm_labels=40)
+    >>> label_split(v, 4, 100, confirming=False, last=False), label_split(v, 4, 12, confirming=False, last=True)
+    ((8, 4), (12, 0))
+    """
+    held_out = held_out_budget(validation, confirming or last, remaining)
+    if last and held_out > 0:
+        return min(remaining, max(held_out, validation.labels_per_generation + training_labels)), 0
+    return held_out, max(0, min(training_labels, remaining - held_out))
+
+
 def generation_plan(db: Database, generation_id: int) -> Plan | None:
     """The stored plan of generation ``generation_id`` (``None`` for generation 0 or before planning)."""
     with db.session(readonly=True) as session:
@@ -159,8 +202,10 @@ def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int)
     previous = next((GenerationVerdict.from_metrics(i, metrics or {}) for i, metrics in earlier
                      if i == generation_index - 1), None)
     confirming = would_confirm(previous, ctx.spec.stopping)
-    held_out = held_out_budget(ctx.spec.validation, confirming, remaining)
-    steps = ctx.spec.exploration.steps * (ctx.spec.validation.confirm_steps_factor if confirming else 1)
+    last = is_last(generation_index, remaining, ctx.spec.stopping,
+                   ctx.spec.validation.labels_per_generation + s.max_labels)
+    held_out, training = label_split(ctx.spec.validation, s.max_labels, remaining, confirming=confirming, last=last)
+    steps = ctx.spec.exploration.steps * (ctx.spec.validation.confirm_steps_factor if confirming or last else 1)
     with db.session() as session:
         generation = get_generation(session, generation_id)
         if generation.threshold_eV_per_A is None:
@@ -171,7 +216,7 @@ def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int)
             generation.threshold_source = source[:200]
         if generation.label_budget is None:
             generation.held_out_budget = held_out
-            generation.label_budget = min(s.max_labels, remaining - held_out)
+            generation.label_budget = training
             generation.md_steps = steps
         plan = stored_plan(generation)
     resolve_starts(db, ctx, generation_id, generation_index)

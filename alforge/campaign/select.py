@@ -155,7 +155,7 @@ def select_step(db: Database, campaign_id: int, generation_id: int, model_id: in
                 selected_as = "random"
             else:
                 descriptors = None
-                if ctx.spec.selection.diversity == "fps" and candidates:
+                if ctx.spec.selection.diversity == "fps" and candidates and k > 0:
                     model = load_model_record(db, model_id)  # type: ignore[arg-type]
                     descriptors = model.descriptor([atoms_from_row(c.structure) for c in candidates])
                 train = select_training(

@@ -118,6 +118,30 @@ def test_campaign_converges_below_target(e2e_db: Database) -> None:
     assert oracle_launches(e2e_db) == before
 
 
+def test_a_campaign_that_runs_out_of_labels_spends_its_last_generation_on_the_verdict(e2e_db: Database) -> None:
+    """Stopped by the label budget: it says so, and its last generation only holds out, over longer MD."""
+    spec = CampaignSpec.from_dict(water_spec("water-budget", stopping={
+        "max_labels": 14, "target_force_mae_eV_per_A": 0.001, "max_generations": 8,
+    }))
+    result = Campaign(spec).run()
+    assert result["state"] == "stopped", result
+    assert "label budget of 14 used before convergence: force MAE" in result["reason"]
+    generations = Campaign.load("water-budget").generations
+    before, last = generations[-2]["metrics"], generations[-1]["metrics"]
+    per_generation = spec.validation.labels_per_generation + spec.selection.max_labels
+    left = spec.stopping.max_labels - before["labels_total"]
+    assert spec.validation.labels_per_generation < left <= per_generation  # the budget ends here
+    # every label the budget left was held out: no training label that no judged model would learn from
+    assert last["train_labels"] == before["train_labels"]
+    assert len(last["held_out_own"]) == left == last["labels_total"] - before["labels_total"]
+    # ... over MD as long as a confirming generation's, and the error it states rests on those frames
+    assert last["simulated_ps"] == pytest.approx(
+        spec.exploration.steps * spec.validation.confirm_steps_factor * spec.exploration.walkers
+        * spec.exploration.timestep_fs / 1e3)
+    assert before["simulated_ps"] < last["simulated_ps"]
+    assert last["estimated_force_mae_eV_per_A"] > spec.stopping.target_force_mae_eV_per_A
+
+
 def test_level_of_theory_cannot_change_on_resume(e2e_db: Database) -> None:
     Campaign(CampaignSpec.from_dict(water_spec("water-level", stopping={"max_generations": 1}))).run()
     changed = water_spec("water-level", oracle={"method": "PBE"})
