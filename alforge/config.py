@@ -52,8 +52,16 @@ class SystemSpec(_Section):
     molecule: str | None = Field(default=None, description="ASE molecule name, e.g. H2O, CH3CH2OH")
     charge: int = 0
     spin: int = Field(default=0, ge=0, description="unpaired electrons (2S)")
-    seed_structures: int = Field(default=4, ge=1, le=1000, description="rattled copies labelled first")
+    seed_structures: int = Field(
+        default=4, ge=1, le=1000, description="structures labelled first: the start structures, then rattled conformers"
+    )
     rattle_A: float = Field(default=0.04, ge=0.0, le=0.5, description="std of the seed rattle (Å)")
+    seed_conformers: bool = Field(
+        default=True,
+        description="seeds beyond the start structures are conformers of them (every rotatable single bond turned "
+        "by a random angle) before their rattle, and the first walkers start from them too; a molecule without a "
+        "rotatable bond (water) gets rattled copies either way",
+    )
 
     @field_validator("structures")
     @classmethod

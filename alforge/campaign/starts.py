@@ -3,7 +3,10 @@
 With ``exploration.start = "continue"`` (the default) a walker resumes where its last recorded
 run ended, positions and velocities, so that walkers accumulate simulated time across
 generations (a guard-ended run resumes from its last confident frame with fresh velocities). A
-walker with no earlier run starts from the campaign's start structures, walker by walker.
+walker with no earlier run starts from the campaign's start structures and the conformers of
+them the seeds were made of (before their rattle; :mod:`alforge.campaign.conformers`), walker by
+walker, so that the first MD already spans the molecule's torsions; a molecule without a
+rotatable bond starts every walker from the start structures.
 ``"labelled"``: a seeded uniform draw among the start structures and the campaign's training
 structures inside the walkers' guards. ``"initial"``: the start structures every generation.
 Everything comes from the database, so a resumed generation starts its walkers where the
@@ -16,6 +19,7 @@ import numpy as np
 from ase import Atoms
 from sqlalchemy import select
 
+from alforge.campaign.conformers import seed_structures
 from alforge.campaign.context import CampaignContext, campaign_starts
 from alforge.db import Database, Structure, WalkerStart
 from alforge.db import campaigns as store
@@ -52,8 +56,12 @@ def walker_start(
                     velocities = None
                 return end, velocities
     starts = campaign_starts(db, campaign_id)
-    if mode in ("continue", "initial"):
+    if mode == "initial":
         return starts[walker % len(starts)], None
+    if mode == "continue":
+        system = ctx.spec.system
+        seeds, first = seed_structures(starts, system.seed_structures, ctx.spec.seed, turn=system.seed_conformers)
+        return seeds[first[walker % len(first)]], None
     with db.session(readonly=True) as session:
         ids = campaign_calculation_ids(session, campaign_id, split="train")
         labelled = labelled_frames(session, ids) if ids else []

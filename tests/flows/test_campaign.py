@@ -22,8 +22,10 @@ from ase.io import write
 from sqlalchemy import func, select
 
 from alforge import Campaign, CampaignSpec
+from alforge.campaign.conformers import seed_structures
 from alforge.campaign.decide import GenerationVerdict, criterion_met
 from alforge.db import Calculation, Candidate, Database, Generation, MDRun, WalkerStart
+from alforge.db.structures import get_atoms
 from alforge.errors import SpecError
 from tests.support.specs import water_spec
 
@@ -140,6 +142,36 @@ def test_a_campaign_that_runs_out_of_labels_spends_its_last_generation_on_the_ve
         * spec.exploration.timestep_fs / 1e3)
     assert before["simulated_ps"] < last["simulated_ps"]
     assert last["estimated_force_mae_eV_per_A"] > spec.stopping.target_force_mae_eV_per_A
+
+
+def test_a_molecule_with_torsions_is_seeded_and_explored_from_its_conformers(e2e_db: Database) -> None:
+    """Ethanol: the seeds are rattled conformers, and generation 1's walkers start from the conformers."""
+    spec = CampaignSpec.from_dict(water_spec(
+        "ethanol-conformers", system={"molecule": "CH3CH2OH", "seed_structures": 4, "rattle_A": 0.02},
+        exploration={"walkers": 4, "steps": 10}, stopping={"max_generations": 2},
+    ))
+    Campaign(spec).run()
+    conformers, first = seed_structures([molecule("CH3CH2OH")], 4, spec.seed)
+    assert first == [0, 1, 2, 3]
+    torsions = [c.get_dihedral(3, 2, 1, 0) for c in conformers]  # H–O–C–C
+    assert max(abs((t - torsions[0] + 180.0) % 360.0 - 180.0) for t in torsions) > 30.0
+    with e2e_db.session(readonly=True) as session:
+        seed_ids = session.scalars(
+            select(Candidate.structure_id).where(Candidate.origin == "seed").order_by(Candidate.id)
+        ).all()
+        seeds = get_atoms(session, seed_ids)
+        starts = session.execute(
+            select(WalkerStart.walker, WalkerStart.structure_id).join(Generation)
+            .where(Generation.index == 1).order_by(WalkerStart.walker)
+        ).tuples().all()
+        walker_starts = get_atoms(session, [structure_id for _, structure_id in starts])
+    # each seed is its conformer, rattled (0.02 Å): the rattle moves no atom by 0.2 Å
+    for seed, conformer in zip(seeds, conformers, strict=True):
+        assert np.abs(seed.positions - conformer.positions).max() < 0.2
+    # the first walkers start from the conformers themselves, not from the one start structure
+    assert [w for w, _ in starts] == [0, 1, 2, 3]
+    for walker, atoms in enumerate(walker_starts):
+        np.testing.assert_allclose(atoms.positions, conformers[walker].positions, atol=1e-9)
 
 
 def test_level_of_theory_cannot_change_on_resume(e2e_db: Database) -> None:
