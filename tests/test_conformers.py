@@ -90,3 +90,11 @@ def test_conformers_are_thermally_accessible_at_the_reference_level() -> None:
     reference = oracle.compute(ethanol).energy_eV
     rises = [oracle.compute(c).energy_eV - reference for c in conformers(ethanol, 3, np.random.default_rng(0))]
     assert all(-0.3 < rise < 0.3 for rise in rises), rises
+
+
+def test_a_periodic_structure_gets_no_conformer() -> None:
+    """A turn in Cartesian space would not honour the cell: periodic seeds stay rattled copies."""
+    boxed = molecule("CH3CH2OH")
+    boxed.cell, boxed.pbc = [12.0, 12.0, 12.0], True
+    assert conformers(boxed, 3, np.random.default_rng(0)) == []
+    assert seed_structures([boxed], 4, seed=0)[1] == [0]

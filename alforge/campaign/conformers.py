@@ -9,11 +9,12 @@ them). So the seed structures (generation 0) are conformers of the start structu
 walkers start from them too: the first labels and the first MD already span the torsions.
 
 A bond ``i–j`` is *rotatable* when it lies in no ring and both atoms have another neighbour
-(bonded: closer than 1.2× the sum of their covalent radii). Turning it rotates the smaller of the two fragments it
-separates about the bond axis; bond lengths and angles are unchanged. A turn that brings two
-atoms closer than 1.5× the sum of their natural cutoffs (ASE's covalent radii) is drawn again
-(at most 20 times, then that bond is left as it was). A molecule with no rotatable bond (water)
-gets no conformer: its seeds are rattled copies of the start structure, as before.
+(bonded: closer than 1.2× the sum of their covalent radii, ASE's ``natural_cutoffs``). Turning it
+rotates the smaller of the two fragments it separates about the bond axis; bond lengths and
+angles are unchanged. A turn that brings two atoms more than two bonds apart closer than 1.5×
+the sum of their covalent radii is drawn again (at most 20 times, then that bond is left as it
+was). A molecule with no rotatable bond (water), or a periodic structure, gets no conformer: its
+seeds are rattled copies of the start structure, as before.
 
 No database, no Prefect: ``conformers(start, n, rng)`` is a plain function (``tests/test_conformers.py``).
 
@@ -97,20 +98,22 @@ def turn_bond(positions: np.ndarray, i: int, j: int, moving: np.ndarray, angle_r
     return out
 
 
-def _clashes(atoms: Atoms, positions: np.ndarray, bonded: np.ndarray, limits: np.ndarray) -> bool:
+def _clashes(positions: np.ndarray, exempt: np.ndarray, limits: np.ndarray) -> bool:
+    """True if two atoms not ``exempt`` (bonded, or two bonds apart) are closer than their limit."""
     distances = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
-    close = (distances < limits) & ~bonded
+    close = (distances < limits) & ~exempt
     np.fill_diagonal(close, False)
     return bool(close.any())
 
 
 def conformers(start: Atoms, n: int, rng: np.random.Generator) -> list[Atoms]:
-    """``n`` copies of ``start``, each rotatable bond turned by an angle uniform in [0, 2π); [] if it has none.
+    """``n`` copies of ``start``, each rotatable bond turned by an angle uniform in [0, 2π).
 
-    Pairs bonded in ``start`` (and pairs two bonds apart, whose distance a turn cannot change)
-    are exempt from the clash check.
+    ``[]`` if it has no rotatable bond or is periodic (a turn would not honour the cell). Pairs
+    bonded in ``start``, and pairs two bonds apart (whose distance a turn cannot change), are
+    exempt from the clash check.
     """
-    bonds = rotatable_bonds(start)
+    bonds = [] if start.pbc.any() else rotatable_bonds(start)
     if not bonds or n <= 0:
         return []
     neighbours = _bonds(start)
@@ -118,7 +121,7 @@ def conformers(start: Atoms, n: int, rng: np.random.Generator) -> list[Atoms]:
     adjacency = np.zeros((size, size), dtype=bool)
     for a, near in enumerate(neighbours):
         adjacency[a, list(near)] = True
-    bonded = adjacency | ((adjacency.astype(int) @ adjacency.astype(int)) > 0)
+    exempt = adjacency | ((adjacency.astype(int) @ adjacency.astype(int)) > 0)
     radii = np.asarray(natural_cutoffs(start))
     limits = CLASH_FACTOR * (radii[:, None] + radii[None])
     out: list[Atoms] = []
@@ -127,7 +130,7 @@ def conformers(start: Atoms, n: int, rng: np.random.Generator) -> list[Atoms]:
         for i, j, moving in bonds:
             for _ in range(TRIES):
                 turned = turn_bond(positions, i, j, moving, float(rng.uniform(0.0, 2.0 * np.pi)))
-                if not _clashes(start, turned, bonded, limits):
+                if not _clashes(turned, exempt, limits):
                     positions = turned
                     break
         out.append(Atoms(start.numbers, positions, cell=start.cell, pbc=start.pbc))
