@@ -266,12 +266,16 @@ def test_the_held_out_draw_stays_within_the_label_budget_and_off_when_validation
 # ---- the last generation: a stopped campaign states its error --------------------------------------
 
 
-def test_the_generation_that_may_use_up_the_label_budget_or_ends_the_generation_budget_is_the_last() -> None:
-    assert not is_last(3, remaining=13, stopping=STOP, per_generation=12)
-    assert is_last(3, remaining=12, stopping=STOP, per_generation=12)  # its usual draw takes what is left
-    assert is_last(3, remaining=5, stopping=STOP, per_generation=12)
-    assert is_last(9, remaining=90, stopping=STOP, per_generation=12)  # generation 9 of at most 10
-    assert not is_last(8, remaining=90, stopping=STOP, per_generation=12)
+def test_the_generation_after_which_too_few_labels_would_be_left_or_the_generation_budget_ends_is_the_last() -> None:
+    usual = {"held_out": 8, "training": 4}
+    assert not is_last(3, remaining=20, stopping=STOP, **usual)  # the next generation still draws 8 held out
+    assert is_last(3, remaining=19, stopping=STOP, **usual)  # it would draw 7: this one holds them all out
+    assert is_last(3, remaining=12, stopping=STOP, **usual)
+    assert is_last(3, remaining=5, stopping=STOP, **usual)
+    assert is_last(9, remaining=90, stopping=STOP, **usual)  # generation 9 of at most 10
+    assert not is_last(8, remaining=90, stopping=STOP, **usual)
+    assert is_last(3, remaining=3, stopping=STOP, held_out=0, training=4)  # validation off: budget used up
+    assert not is_last(3, remaining=4, stopping=STOP, held_out=0, training=4)
 
 
 def test_the_last_generation_holds_out_every_label_it_may_draw() -> None:
@@ -280,6 +284,7 @@ def test_the_last_generation_holds_out_every_label_it_may_draw() -> None:
     assert label_split(v, 4, 100, confirming=False, last=False) == (8, 4)
     assert label_split(v, 4, 10, confirming=False, last=False) == (8, 2)  # training takes what is left
     assert label_split(v, 4, 12, confirming=False, last=True) == (12, 0)  # the label budget ends here
+    assert label_split(v, 4, 19, confirming=False, last=True) == (19, 0)  # ... with 7 left after a usual draw
     assert label_split(v, 4, 5, confirming=False, last=True) == (5, 0)
     assert label_split(v, 4, 100, confirming=False, last=True) == (40, 0)  # the generation budget ends here
     assert label_split(v, 4, 100, confirming=True, last=False) == (40, 4)

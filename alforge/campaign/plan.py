@@ -14,12 +14,13 @@
   its last generation's error over that generation's MD, and on water that error is carried by
   rare wide bends: one short stretch of MD sees too few of them to pin it (two halves of one
   1.8-ps trajectory put the same model 2.2–4.6× apart).
-- The *last* generation (:func:`is_last`: its labels use up the label budget, or the generation
-  budget ends with it) is a verdict generation too: a campaign that stops there states its
-  error. No model that is judged would train on its training labels, so every label it may draw
-  is held out, and its MD is as long as a confirming generation's. (Before 2026-12-05 it drew the
-  usual 8 held-out frames and 4 training labels that nothing read: ethanol's final verdicts,
-  which rest on it, ranged 0.65–1.05× the independent error over seven runs.)
+- The *last* generation (:func:`is_last`: after it the label budget would leave less than a
+  held-out draw, or the generation budget ends with it) is a verdict generation too: a campaign
+  that stops there states its error. No model that is judged would train on its training labels,
+  so every label it may draw is held out, and its MD is as long as a confirming generation's.
+  (Before 2026-12-05 it drew the usual 8 held-out frames and 4 training labels that nothing read:
+  ethanol's final verdicts, which rest on it, ranged 0.65–1.05× the independent error over seven
+  runs.)
 
 Explore, select, evaluate and the dashboard read the stored plan (``generations`` columns with
 units); none recomputes it, and a rerun after a crash reads what the first run stored.
@@ -115,17 +116,19 @@ def held_out_budget(validation: ValidationSpec, confirming: bool, remaining: int
     return max(0, min(wanted, remaining))
 
 
-def is_last(index: int, remaining: int, stopping: StoppingSpec, per_generation: int) -> bool:
-    """True if no generation can follow generation ``index``.
+def is_last(index: int, remaining: int, stopping: StoppingSpec, *, held_out: int, training: int) -> bool:
+    """True if generation ``index`` is to be the campaign's last.
 
-    Either the generation budget ends with it, or it may draw every label the budget leaves
-    (``remaining`` ≤ ``per_generation``, the held-out plus training labels of a usual generation).
+    Either the generation budget ends with it, or after its usual draw (``held_out`` + ``training``
+    labels) the label budget would leave fewer than a usual held-out draw: the generation after
+    it would state its error on a handful of frames (4 in an ethanol run of 2026-12-05, where a
+    quarantined label left 4 of 160), so this one holds them all out instead.
 
     >>> stopping = StoppingSpec(max_labels=160, max_generations=50)
-    >>> is_last(13, remaining=12, stopping=stopping, per_generation=12), is_last(12, 24, stopping, 12)
-    (True, False)
+    >>> [is_last(9, left, stopping, held_out=8, training=4) for left in (12, 19, 20)]
+    [True, True, False]
     """
-    return index + 1 >= stopping.max_generations or remaining <= per_generation
+    return index + 1 >= stopping.max_generations or remaining - (held_out + training) < held_out
 
 
 def label_split(
@@ -136,9 +139,10 @@ def label_split(
     Held-out labels come first (:func:`held_out_budget`), training labels (``training_labels``,
     ``selection.max_labels``) take what is left. The last generation (:func:`is_last`) draws no
     training label: the campaign stops after it, so no model it judges would learn from one.
-    Every label it may draw is held out instead, at least the confirming draw, so that the error
-    a stopped campaign states rests on as many frames as its budget allows. With validation off
-    (``labels_per_generation = 0``) every generation trains as usual.
+    Every label it may draw is held out instead (where the label budget ends it, every label
+    left), at least the confirming draw, so that the error a stopped campaign states rests on as
+    many frames as its budget allows. With validation off (``labels_per_generation = 0``) every
+    generation trains as usual.
 
     >>> v = ValidationSpec(labels_per_generation=8, confirm_labels=40)
     >>> label_split(v, 4, 100, confirming=False, last=False), label_split(v, 4, 12, confirming=False, last=True)
@@ -146,7 +150,9 @@ def label_split(
     """
     held_out = held_out_budget(validation, confirming or last, remaining)
     if last and held_out > 0:
-        return min(remaining, max(held_out, validation.labels_per_generation + training_labels)), 0
+        usual = validation.labels_per_generation + training_labels
+        ends_budget = remaining - usual < validation.labels_per_generation
+        return (remaining if ends_budget else min(remaining, max(held_out, usual))), 0
     return held_out, max(0, min(training_labels, remaining - held_out))
 
 
@@ -203,7 +209,7 @@ def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int)
                      if i == generation_index - 1), None)
     confirming = would_confirm(previous, ctx.spec.stopping)
     last = is_last(generation_index, remaining, ctx.spec.stopping,
-                   ctx.spec.validation.labels_per_generation + s.max_labels)
+                   held_out=ctx.spec.validation.labels_per_generation, training=s.max_labels)
     held_out, training = label_split(ctx.spec.validation, s.max_labels, remaining, confirming=confirming, last=last)
     steps = ctx.spec.exploration.steps * (ctx.spec.validation.confirm_steps_factor if confirming or last else 1)
     with db.session() as session:
