@@ -18,7 +18,8 @@ def spec(name: str, **compute: Any) -> CampaignSpec:
         "oracle": {"method": "HF", "basis": "sto-3g"},
         "exploration": {"walkers": 2, "temperatures_K": [400.0], "steps": 40, "sampled_frames": 3},
         "selection": {"threshold_eV_per_A": 0.05, "max_labels": 3},
-        "validation": {"labels_per_generation": 2},
+        # the last generation (1) measures like a confirming one: kept small, as in tests/support/specs.py
+        "validation": {"labels_per_generation": 2, "confirm_labels": 4, "confirm_steps_factor": 2},
         "stopping": {"max_generations": 2, "target_force_mae_eV_per_A": 0.0001},
         "compute": {"oracle_workers": 2, "device": "cpu", **compute},
     })

@@ -349,7 +349,7 @@ def test_local_campaign_on_argon_clusters_of_two_sizes(e2e_db, tmp_path: Path) -
                 "sampled_frames": 4,
             },
             "selection": {"method": "uncertainty", "threshold_eV_per_A": 0.002, "max_labels": 4},
-            "validation": {"labels_per_generation": 2},
+            "validation": {"labels_per_generation": 2, "confirm_labels": 4, "confirm_steps_factor": 2},
             "stopping": {"max_labels": 24, "max_generations": 3},
             "compute": {"oracle_workers": 1, "device": "cpu"},
         }

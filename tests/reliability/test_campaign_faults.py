@@ -28,7 +28,7 @@ def spec(name: str, **sections: dict[str, Any]) -> CampaignSpec:
         "oracle": {"name": "pyscf", "method": "HF", "basis": "sto-3g", "wall_time_s": 60},
         "exploration": {"walkers": 2, "temperatures_K": [300.0, 500.0], "steps": 60, "sampled_frames": 4},
         "selection": {"threshold_eV_per_A": 0.15, "max_labels": 3},
-        "validation": {"labels_per_generation": 2},
+        "validation": {"labels_per_generation": 2, "confirm_labels": 6, "confirm_steps_factor": 2},
         "stopping": {"max_labels": 60, "max_generations": 10, "target_force_mae_eV_per_A": 0.25,
                      "confident_fraction": 0.8},
         "compute": {"oracle_workers": 2, "device": "cpu"},
@@ -101,7 +101,8 @@ def test_failed_fit_falls_back_to_previous_model(e2e_db: Database, monkeypatch: 
 
 
 def test_exploding_md_stops_the_walker_and_its_frame_is_labelled(e2e_db: Database) -> None:
-    guarded = spec("guarded", exploration={"min_distance_A": 1.2}, stopping={"max_generations": 2})
+    # three generations: the last one (2) draws held-out labels only, so generation 1 selects the guard frames
+    guarded = spec("guarded", exploration={"min_distance_A": 1.2}, stopping={"max_generations": 3})
     Campaign(guarded).run()
     with e2e_db.session(readonly=True) as session:
         stops = session.scalars(select(MDRun.stop_reason)).all()

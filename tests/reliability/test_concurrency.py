@@ -28,7 +28,7 @@ def spec(name: str, seed: int) -> dict[str, Any]:
         "oracle": {"method": "HF", "basis": "sto-3g"},
         "exploration": {"walkers": 2, "temperatures_K": [400.0], "steps": 40, "sampled_frames": 3},
         "selection": {"threshold_eV_per_A": 0.1, "max_labels": 3},
-        "validation": {"labels_per_generation": 1},
+        "validation": {"labels_per_generation": 1, "confirm_labels": 4, "confirm_steps_factor": 2},
         "stopping": {"max_generations": 3, "target_force_mae_eV_per_A": 0.0001},
         "compute": {"oracle_workers": 2, "device": "cpu"},
     }

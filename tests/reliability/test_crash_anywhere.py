@@ -28,6 +28,8 @@ threshold_eV_per_A = 0.1
 max_labels = 3
 [validation]
 labels_per_generation = 1
+confirm_labels = 4
+confirm_steps_factor = 2
 [stopping]
 max_generations = 5
 max_labels = 40
