@@ -70,18 +70,22 @@ def rotatable_bonds(atoms: Atoms) -> list[tuple[int, int, np.ndarray]]:
 
     ``moving`` is the smaller fragment (``j``'s side, or ``i``'s with the bond reversed).
     """
-    neighbours = _bonds(atoms)
+    return _rotatable(_bonds(atoms))
+
+
+def _rotatable(neighbours: list[set[int]]) -> list[tuple[int, int, np.ndarray]]:
+    size = len(neighbours)
     out: list[tuple[int, int, np.ndarray]] = []
-    for i in range(len(atoms)):
+    for i in range(size):
         for j in sorted(neighbours[i]):
             if j <= i or len(neighbours[i]) < 2 or len(neighbours[j]) < 2:
                 continue
             side = _side(neighbours, i, j)
             if side is None:
                 continue
-            a, b = (i, j) if len(side) <= len(atoms) - len(side) else (j, i)
-            moving = np.zeros(len(atoms), dtype=bool)
-            moving[list(side) if a == i else [k for k in range(len(atoms)) if k not in side]] = True
+            a, b = (i, j) if len(side) <= size - len(side) else (j, i)
+            moving = np.zeros(size, dtype=bool)
+            moving[list(side) if a == i else [k for k in range(size) if k not in side]] = True
             out.append((a, b, moving))
     return out
 
@@ -113,10 +117,12 @@ def conformers(start: Atoms, n: int, rng: np.random.Generator) -> list[Atoms]:
     bonded in ``start``, and pairs two bonds apart (whose distance a turn cannot change), are
     exempt from the clash check.
     """
-    bonds = [] if start.pbc.any() else rotatable_bonds(start)
-    if not bonds or n <= 0:
+    if start.pbc.any() or n <= 0:
         return []
     neighbours = _bonds(start)
+    bonds = _rotatable(neighbours)
+    if not bonds:
+        return []
     size = len(start)
     adjacency = np.zeros((size, size), dtype=bool)
     for a, near in enumerate(neighbours):

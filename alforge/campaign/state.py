@@ -6,6 +6,7 @@ The rule is the pure :func:`alforge.campaign.decide.decide`; this module reads w
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import select
@@ -58,10 +59,7 @@ def label_tally(session: Any, campaign_id: int, index: int, level_hash: str) -> 
         i: {k: v for k, v in counts.items() if not k.startswith("ok_")}
         for i, counts in label_counts_by_generation(session, campaign_id, level_hash).items()
     }
-    tried: dict[str, int] = {}
-    for counts in by_generation.values():
-        for status, n in counts.items():
-            tried[status] = tried.get(status, 0) + n
+    tried = sum((Counter(counts) for counts in by_generation.values()), Counter[str]())
     generation = by_generation.get(index, {})
     failure = ""
     if tried.get("failed"):
