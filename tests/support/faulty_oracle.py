@@ -4,7 +4,9 @@ Every ``every``-th call gets the next fault of ``kinds``, produced for real by t
 
 - ``nonconvergence``: ``max_cycle=1`` on every rung of the SCF ladder, so the SCF truly fails;
 - ``killed``: the worker process is sent SIGKILL mid-calculation;
-- ``timeout``: a wall-time limit of 0.05 s, so the worker is killed for running too long;
+- ``timeout``: a wall-time limit of 0.05 s on a calculation that takes longer on any machine
+  (the cc-pVTZ basis from a MINAO guess: 0.44 s for water here, where STO-3G from a previous
+  guess takes 0.035 s and so could beat the limit), so the worker is killed for running too long;
 - ``exception``: a basis name PySCF does not know, so PySCF itself raises inside the worker.
 
 Only the choice of *which* calculation fails is injected; the failures are the real thing. The
@@ -68,6 +70,8 @@ class FaultyOracle(Oracle):
             oracle._test_fault = "sigkill"
         elif kind == "timeout":
             oracle.wall_time_s = 0.05
+            oracle.basis = "cc-pvtz"
+            oracle.reuse_guess = False
         elif kind == "exception":
             oracle.basis = "no-such-basis"
         return oracle
