@@ -143,9 +143,10 @@ class Campaign:
             path = record.artifact_path
         return load_model(path)
 
-    def calculator(self) -> Any:
-        """ASE calculator of the newest model (results: energy, forces, energy_std, forces_std)."""
-        return self.model().calculator()
+    def calculator(self, *, uncertainty: bool = True) -> Any:
+        """ASE calculator of the newest model (results: energy, forces, energy_std, forces_std;
+        ``uncertainty=False``: energy and forces only, faster, for production MD)."""
+        return self.model().calculator(uncertainty=uncertainty)
 
 
 def launch(

@@ -219,10 +219,11 @@ class Potential(ABC):
     def descriptor(self, frames: Sequence[Atoms]) -> np.ndarray:
         """Feature vectors of structures, shape ``(n, d)`` (for farthest-point sampling)."""
 
-    def calculator(self) -> PotentialCalculator:
-        """An ASE calculator on this model (see :class:`PotentialCalculator`)."""
+    def calculator(self, *, uncertainty: bool = True) -> PotentialCalculator:
+        """An ASE calculator on this model (see :class:`PotentialCalculator`); ``uncertainty=False``
+        predicts energy and forces only, for production MD."""
         self._require_fitted()
-        return PotentialCalculator(self)
+        return PotentialCalculator(self, uncertainty=uncertainty)
 
     @property
     @abstractmethod

@@ -5,6 +5,7 @@ Example
 >>> atoms.calc = model.calculator()                       # doctest: +SKIP
 >>> atoms.get_potential_energy(), atoms.get_forces()       # doctest: +SKIP
 >>> atoms.calc.results["energy_std"], atoms.calc.results["forces_std"]  # doctest: +SKIP
+>>> atoms.calc = model.calculator(uncertainty=False)     # production MD: energy and forces only  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ class PotentialCalculator(Calculator):
     ----------
     model
         A fitted potential.
+    uncertainty
+        Compute ``energy_std`` and ``forces_std`` (default). ``False`` leaves them out and predicts
+        the mean only: for production MD on a finished model, several times faster per step
+        (a GP's variance costs about ten times its mean); asking for them then raises
+        :class:`~ase.calculators.calculator.PropertyNotImplementedError`.
     **kwargs
         Passed to :class:`ase.calculators.calculator.Calculator`.
     """
@@ -54,9 +60,12 @@ class PotentialCalculator(Calculator):
         "forces_std",
     ]
 
-    def __init__(self, model: Potential, **kwargs: Any) -> None:
+    def __init__(self, model: Potential, *, uncertainty: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model = model
+        self.uncertainty = uncertainty
+        if not uncertainty:
+            self.implemented_properties = ["energy", "free_energy", "forces"]  # type: ignore[misc]
 
     def check_state(self, atoms: Atoms, tol: float = 1e-15) -> list[str]:
         """What changed since the last calculation among what the model depends on.
@@ -82,20 +91,17 @@ class PotentialCalculator(Calculator):
         properties: Sequence[str] = ("energy",),
         system_changes: Sequence[str] = tuple(all_changes),
     ) -> None:
-        """Predict for ``atoms`` (all properties at once: the uncertainty costs little extra)."""
+        """Predict for ``atoms``: every implemented property at once."""
         super().calculate(atoms, list(properties), list(system_changes))
         if self.atoms is None:
             msg = "no structure to predict for; pass atoms or attach the calculator to an Atoms object"
             raise ModelInputError(msg)
         prediction = self._predict(self.atoms)
         energy = float(prediction.energy_eV[0])
-        self.results = {
-            "energy": energy,
-            "free_energy": energy,
-            "forces": prediction.forces_eV_per_A[0],
-            "energy_std": float(prediction.energy_std_eV[0]),
-            "forces_std": prediction.forces_std_eV_per_A[0],
-        }
+        self.results = {"energy": energy, "free_energy": energy, "forces": prediction.forces_eV_per_A[0]}
+        if self.uncertainty:
+            self.results["energy_std"] = float(prediction.energy_std_eV[0])
+            self.results["forces_std"] = prediction.forces_std_eV_per_A[0]
 
     def _predict(self, atoms: Atoms) -> Prediction:
         """The model's prediction for ``atoms``, which must be the model's molecule in its atom order."""
@@ -109,7 +115,7 @@ class PotentialCalculator(Calculator):
                 f"{Atoms(numbers).get_chemical_formula()} in a fixed atom order; use a model of this molecule"
             )
             raise ModelInputError(msg)
-        return self.model.predict_positions(finite_positions(atoms)[None], with_std=True)
+        return self.model.predict_positions(finite_positions(atoms)[None], with_std=self.uncertainty)
 
 
 def finite_positions(atoms: Atoms) -> np.ndarray:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase import Atoms, units
+from ase.calculators.calculator import PropertyNotImplementedError
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
 from ase.md.verlet import VelocityVerlet
 from scipy.spatial.transform import Rotation
@@ -147,6 +148,17 @@ class BasePotentialTestCase:
         forces_std = atoms.calc.get_property("forces_std", atoms)
         assert forces_std.shape == (5,)
         np.testing.assert_allclose(forces_std, prediction.forces_std_eV_per_A[0], atol=1e-12)
+
+    def test_calculator_without_uncertainty_predicts_the_same_mean_only(self, model, methane):
+        atoms = Atoms(methane.test[0].numbers, methane.test[0].positions)
+        atoms.calc = model.calculator()
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = model.calculator(uncertainty=False)
+        assert atoms.get_potential_energy() == pytest.approx(energy, abs=1e-10)
+        np.testing.assert_allclose(atoms.get_forces(), forces, atol=1e-10)
+        assert set(atoms.calc.results) == {"energy", "free_energy", "forces"}
+        with pytest.raises(PropertyNotImplementedError):
+            atoms.calc.get_property("forces_std", atoms)
 
     def test_calculator_recomputes_exactly_when_the_structure_changes(self, model, methane):
         atoms = Atoms(methane.test[0].numbers, methane.test[0].positions)

@@ -242,6 +242,10 @@ def test_calculator_results(sw_models, sw_data):
     bigger = Atoms("Si16", np.random.default_rng(2).uniform(0, 8, size=(16, 3)))
     bigger.calc = model.calculator()
     assert bigger.get_forces().shape == (16, 3)
+    atoms.calc = model.calculator(uncertainty=False)  # production MD: the same mean, no variance
+    assert atoms.get_potential_energy() == pytest.approx(prediction.energy_eV[0], abs=1e-10)
+    np.testing.assert_allclose(atoms.get_forces(), prediction.forces_eV_per_A[0], atol=1e-10)
+    assert "forces_std" not in atoms.calc.results
 
 
 def test_save_load_gives_identical_predictions(sw_models, sw_data, tmp_path: Path):

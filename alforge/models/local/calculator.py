@@ -24,4 +24,4 @@ class LocalPotentialCalculator(PotentialCalculator):
 
     def _predict(self, atoms: Atoms) -> Prediction:
         frame = Atoms(atoms.numbers, finite_positions(atoms), cell=atoms.cell, pbc=atoms.pbc)
-        return self.model.predict([frame])
+        return self.model.predict_each([frame], with_std=self.uncertainty)[0]  # type: ignore[attr-defined]

@@ -407,10 +407,11 @@ class LocalGPPotential(Potential):
         parts = self.predict_each([Atoms(numbers, p) for p in positions], with_std=with_std)
         return Prediction.concatenate(parts)
 
-    def calculator(self) -> LocalPotentialCalculator:
-        """An ASE calculator for structures of any size (cell and pbc honoured)."""
+    def calculator(self, *, uncertainty: bool = True) -> LocalPotentialCalculator:
+        """An ASE calculator for structures of any size (cell and pbc honoured); ``uncertainty=False``
+        predicts energy and forces only."""
         self._require_solution()
-        return LocalPotentialCalculator(self)
+        return LocalPotentialCalculator(self, uncertainty=uncertainty)
 
     def descriptor(self, frames: Sequence[Atoms]) -> np.ndarray:
         """Per-atom mean of the whitened energy features, shape ``(n, M)`` (size-independent)."""
