@@ -128,7 +128,12 @@ def is_last(index: int, remaining: int, stopping: StoppingSpec, *, held_out: int
     >>> [is_last(9, left, stopping, held_out=8, training=4) for left in (12, 19, 20)]
     [True, True, False]
     """
-    return index + 1 >= stopping.max_generations or remaining - (held_out + training) < held_out
+    return index + 1 >= stopping.max_generations or _budget_ends(remaining, held_out=held_out, training=training)
+
+
+def _budget_ends(remaining: int, *, held_out: int, training: int) -> bool:
+    """True if, after a usual draw, the label budget would leave fewer labels than a usual held-out draw."""
+    return remaining - (held_out + training) < held_out
 
 
 def label_split(
@@ -150,9 +155,9 @@ def label_split(
     """
     held_out = held_out_budget(validation, confirming or last, remaining)
     if last and held_out > 0:
-        usual = validation.labels_per_generation + training_labels
-        ends_budget = remaining - usual < validation.labels_per_generation
-        return (remaining if ends_budget else min(remaining, max(held_out, usual))), 0
+        if _budget_ends(remaining, held_out=validation.labels_per_generation, training=training_labels):
+            return remaining, 0
+        return min(remaining, max(held_out, validation.labels_per_generation + training_labels)), 0
     return held_out, max(0, min(training_labels, remaining - held_out))
 
 
