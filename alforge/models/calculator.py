@@ -46,7 +46,7 @@ class PotentialCalculator(Calculator):
     uncertainty
         Compute ``energy_std`` and ``forces_std`` (default). ``False`` leaves them out and predicts
         the mean only: for production MD on a finished model, several times faster per step
-        (a GP's variance costs more than ten times its mean); asking for them then raises
+        (for a GP the variance costs about eight times the mean); asking for them then raises
         :class:`~ase.calculators.calculator.PropertyNotImplementedError`.
     **kwargs
         Passed to :class:`ase.calculators.calculator.Calculator`.
