@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -22,7 +24,14 @@ from alforge.campaign.decide import (
     decide,
     md_confidence,
 )
-from alforge.campaign.plan import held_out_budget, is_last, label_split, stored_plan, would_confirm
+from alforge.campaign.plan import (
+    held_out_budget,
+    is_last,
+    label_split,
+    stored_plan,
+    verdict_reserve,
+    would_confirm,
+)
 from alforge.config import StoppingSpec, ValidationSpec
 from alforge.db import Generation
 
@@ -266,37 +275,64 @@ def test_the_held_out_draw_stays_within_the_label_budget_and_off_when_validation
 # ---- the last generation: a stopped campaign states its error --------------------------------------
 
 
+def test_the_verdict_reserve_is_a_confirming_draw_within_a_quarter_of_the_budget() -> None:
+    v = ValidationSpec(labels_per_generation=8, confirm_labels=40)
+    assert verdict_reserve(v, 160) == 40
+    assert verdict_reserve(v, 60) == 15  # a small budget still trains
+    assert verdict_reserve(v, 20) == 8  # never below a usual held-out draw
+    assert verdict_reserve(ValidationSpec(labels_per_generation=8, confirm_labels=0), 160) == 8
+    assert verdict_reserve(ValidationSpec(labels_per_generation=0, confirm_labels=40), 160) == 0  # validation off
+
+
 def test_the_generation_after_which_too_few_labels_would_be_left_or_the_generation_budget_ends_is_the_last() -> None:
-    usual = {"held_out": 8, "training": 4}
-    assert not is_last(3, remaining=20, stopping=STOP, **usual)  # the next generation still draws 8 held out
-    assert is_last(3, remaining=19, stopping=STOP, **usual)  # it would draw 7: this one holds them all out
+    usual = {"held_out": 8, "training": 4, "reserve": 40}
+    assert not is_last(3, remaining=52, stopping=STOP, **usual)  # the next generation still has the reserve
+    assert is_last(3, remaining=51, stopping=STOP, **usual)  # it would have 39: this one holds them all out
     assert is_last(3, remaining=12, stopping=STOP, **usual)
     assert is_last(3, remaining=5, stopping=STOP, **usual)
     assert is_last(9, remaining=90, stopping=STOP, **usual)  # generation 9 of at most 10
     assert not is_last(8, remaining=90, stopping=STOP, **usual)
-    assert is_last(3, remaining=3, stopping=STOP, held_out=0, training=4)  # validation off: budget used up
-    assert not is_last(3, remaining=4, stopping=STOP, held_out=0, training=4)
+    # validation off: the last generation is the one that uses the budget up
+    assert is_last(3, remaining=3, stopping=STOP, held_out=0, training=4, reserve=0)
+    assert not is_last(3, remaining=4, stopping=STOP, held_out=0, training=4, reserve=0)
 
 
 def test_the_last_generation_holds_out_every_label_it_may_draw() -> None:
     """No model that is judged would train on its labels: they all go to the error it states."""
     v = ValidationSpec(labels_per_generation=8, confirm_labels=40)
-    assert label_split(v, 4, 100, confirming=False, last=False) == (8, 4)
-    assert label_split(v, 4, 10, confirming=False, last=False) == (8, 2)  # training takes what is left
-    assert label_split(v, 4, 12, confirming=False, last=True) == (12, 0)  # the label budget ends here
-    assert label_split(v, 4, 19, confirming=False, last=True) == (19, 0)  # ... with 7 left after a usual draw
-    assert label_split(v, 4, 5, confirming=False, last=True) == (5, 0)
-    assert label_split(v, 4, 100, confirming=False, last=True) == (40, 0)  # the generation budget ends here
-    assert label_split(v, 4, 100, confirming=True, last=False) == (40, 4)
+    split = functools.partial(label_split, v, 4, reserve=40)
+    assert split(100, confirming=False, last=False) == (8, 4)
+    assert split(10, confirming=False, last=False) == (8, 2)  # training takes what is left
+    assert split(51, confirming=False, last=True) == (51, 0)  # the label budget ends here
+    assert split(40, confirming=True, last=True) == (40, 0)
+    assert split(12, confirming=False, last=True) == (12, 0)  # fewer than the reserve: a label failed
+    assert split(100, confirming=False, last=True) == (40, 0)  # the generation budget ends here
+    assert split(100, confirming=True, last=False) == (40, 4)
     # at least a usual generation's labels, where the confirming draw is smaller or off
     assert label_split(ValidationSpec(labels_per_generation=8, confirm_labels=0), 4, 100,
-                       confirming=False, last=True) == (12, 0)
+                       confirming=False, last=True, reserve=8) == (12, 0)
+
+
+def test_a_campaign_that_runs_out_of_labels_states_its_error_on_at_least_the_reserve() -> None:
+    """Walk the plan generation by generation to the end of the budget: the last draw is the reserve or more."""
+    v = ValidationSpec(labels_per_generation=8, confirm_labels=40)
+    stopping = StoppingSpec(max_labels=160, max_generations=100)
+    reserve = verdict_reserve(v, stopping.max_labels)
+    for seeds in range(4, 16):
+        remaining, index = stopping.max_labels - seeds, 1
+        while not is_last(index, remaining, stopping, held_out=8, training=4, reserve=reserve):
+            held_out, training = label_split(v, 4, remaining, confirming=False, last=False, reserve=reserve)
+            remaining -= held_out + training
+            index += 1
+        held_out, training = label_split(v, 4, remaining, confirming=False, last=True, reserve=reserve)
+        assert training == 0
+        assert reserve <= held_out == remaining < reserve + 12, seeds
 
 
 def test_with_validation_off_the_last_generation_trains_as_usual() -> None:
     off = ValidationSpec(labels_per_generation=0, confirm_labels=40)
-    assert label_split(off, 4, 3, confirming=False, last=True) == (0, 3)
-    assert label_split(off, 4, 100, confirming=False, last=True) == (0, 4)
+    assert label_split(off, 4, 3, confirming=False, last=True, reserve=0) == (0, 3)
+    assert label_split(off, 4, 100, confirming=False, last=True, reserve=0) == (0, 4)
 
 
 # ---- the error the verdict states --------------------------------------------------------------------

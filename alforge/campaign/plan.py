@@ -14,13 +14,16 @@
   its last generation's error over that generation's MD, and on water that error is carried by
   rare wide bends: one short stretch of MD sees too few of them to pin it (two halves of one
   1.8-ps trajectory put the same model 2.2–4.6× apart).
-- The *last* generation (:func:`is_last`: after it the label budget would leave less than a
-  held-out draw, or the generation budget ends with it) is a verdict generation too: a campaign
-  that stops there states its error. No model that is judged would train on its training labels,
-  so every label it may draw is held out, and its MD is as long as a confirming generation's.
-  (Before 2026-12-05 it drew the usual 8 held-out frames and 4 training labels that nothing read:
-  ethanol's final verdicts, which rest on it, ranged 0.65–1.05× the independent error over seven
-  runs.)
+- The *last* generation (:func:`is_last`: after it the label budget would leave less than the
+  final verdict's reserve, :func:`verdict_reserve`, or the generation budget ends with it) is a
+  verdict generation too: a campaign that stops there states its error. No model that is judged
+  would train on its training labels, so every label it may draw is held out, and its MD is as
+  long as a confirming generation's. (Before 2026-12-05 it drew the usual 8 held-out frames and
+  4 training labels that nothing read: ethanol's final verdicts, which rest on it, ranged
+  0.65–1.05× the independent error over seven runs. Until 2026-12-05 it began when fewer than
+  one usual held-out draw would be left, so a stopped campaign stated its error on the 12–19
+  labels the budget happened to leave: water's stated error then fell outside 0.67–1.5× its
+  own MD's true error in 10–35 % of simulated draws of 12–16 frames, against 4–10 % with 40.)
 
 Explore, select, evaluate and the dashboard read the stored plan (``generations`` columns with
 units); none recomputes it, and a rerun after a crash reads what the first run stored.
@@ -43,7 +46,7 @@ from alforge.db.labels import campaign_calculation_ids
 
 __all__ = [
     "KAPPA_GENERATIONS", "Plan", "generation_plan", "held_out_budget", "is_last", "label_split", "plan_step",
-    "stored_plan", "would_confirm",
+    "stored_plan", "verdict_reserve", "would_confirm",
 ]
 
 KAPPA_GENERATIONS = 3  # generations whose held-out frames calibrate the threshold
@@ -116,28 +119,53 @@ def held_out_budget(validation: ValidationSpec, confirming: bool, remaining: int
     return max(0, min(wanted, remaining))
 
 
-def is_last(index: int, remaining: int, stopping: StoppingSpec, *, held_out: int, training: int) -> bool:
+def verdict_reserve(validation: ValidationSpec, max_labels: int) -> int:
+    """Held-out labels the label budget keeps for the last generation's verdict.
+
+    ``validation.confirm_labels``, as many as a confirming draw, but at most a quarter of
+    ``stopping.max_labels`` (a small budget still trains) and never fewer than a usual held-out
+    draw; 0 with validation off. A campaign that runs out of labels states its error on at
+    least this many frames (fewer only where a label failed or the budget is smaller). On water,
+    12–16 frames put the stated error outside 0.67–1.5× the truth in 10–35 % of draws, 40 in
+    4–10 % (the final generations of ``benchmarks/active_vs_random.py --only water``, every
+    frame of their MD labelled, 2026-12-05).
+
+    >>> v = ValidationSpec(labels_per_generation=8, confirm_labels=40)
+    >>> verdict_reserve(v, 160), verdict_reserve(v, 60), verdict_reserve(v, 20)
+    (40, 15, 8)
+    """
+    usual = validation.labels_per_generation
+    if usual <= 0:
+        return 0
+    return max(usual, min(validation.confirm_labels, max_labels // 4))
+
+
+def is_last(
+    index: int, remaining: int, stopping: StoppingSpec, *, held_out: int, training: int, reserve: int
+) -> bool:
     """True if generation ``index`` is to be the campaign's last.
 
     Either the generation budget ends with it, or after its usual draw (``held_out`` + ``training``
-    labels) the label budget would leave fewer than a usual held-out draw: the generation after
-    it would state its error on a handful of frames (4 in an ethanol run of 2026-12-05, where a
-    quarantined label left 4 of 160), so this one holds them all out instead.
+    labels) the label budget would leave fewer than the final verdict's ``reserve``
+    (:func:`verdict_reserve`): the generation after it would state its error on too few frames,
+    so this one holds them all out instead.
 
     >>> stopping = StoppingSpec(max_labels=160, max_generations=50)
-    >>> [is_last(9, left, stopping, held_out=8, training=4) for left in (12, 19, 20)]
+    >>> [is_last(9, left, stopping, held_out=8, training=4, reserve=40) for left in (12, 51, 52)]
     [True, True, False]
     """
-    return index + 1 >= stopping.max_generations or _budget_ends(remaining, held_out=held_out, training=training)
+    return index + 1 >= stopping.max_generations or _budget_ends(
+        remaining, held_out=held_out, training=training, reserve=reserve
+    )
 
 
-def _budget_ends(remaining: int, *, held_out: int, training: int) -> bool:
-    """True if, after a usual draw, the label budget would leave fewer labels than a usual held-out draw."""
-    return remaining - (held_out + training) < held_out
+def _budget_ends(remaining: int, *, held_out: int, training: int, reserve: int) -> bool:
+    """True if, after a usual draw, the label budget would leave fewer labels than ``reserve``."""
+    return remaining - (held_out + training) < reserve
 
 
 def label_split(
-    validation: ValidationSpec, training_labels: int, remaining: int, *, confirming: bool, last: bool
+    validation: ValidationSpec, training_labels: int, remaining: int, *, confirming: bool, last: bool, reserve: int
 ) -> tuple[int, int]:
     """(held-out, training) labels a generation draws, within the ``remaining`` label budget.
 
@@ -145,17 +173,21 @@ def label_split(
     ``selection.max_labels``) take what is left. The last generation (:func:`is_last`) draws no
     training label: the campaign stops after it, so no model it judges would learn from one.
     Every label it may draw is held out instead (where the label budget ends it, every label
-    left), at least the confirming draw, so that the error a stopped campaign states rests on as
-    many frames as its budget allows. With validation off (``labels_per_generation = 0``) every
-    generation trains as usual.
+    left: at least ``reserve``, :func:`verdict_reserve`, unless fewer remain), at least the
+    confirming draw, so that the error a stopped campaign states rests on as many frames as its
+    budget allows. With validation off (``labels_per_generation = 0``) every generation trains as
+    usual.
 
     >>> v = ValidationSpec(labels_per_generation=8, confirm_labels=40)
-    >>> label_split(v, 4, 100, confirming=False, last=False), label_split(v, 4, 12, confirming=False, last=True)
-    ((8, 4), (12, 0))
+    >>> label_split(v, 4, 100, confirming=False, last=False, reserve=40)
+    (8, 4)
+    >>> label_split(v, 4, 51, confirming=False, last=True, reserve=40)
+    (51, 0)
     """
     held_out = held_out_budget(validation, confirming or last, remaining)
     if last and held_out > 0:
-        if _budget_ends(remaining, held_out=validation.labels_per_generation, training=training_labels):
+        if _budget_ends(remaining, held_out=validation.labels_per_generation, training=training_labels,
+                        reserve=reserve):
             return remaining, 0
         return min(remaining, max(held_out, validation.labels_per_generation + training_labels)), 0
     return held_out, max(0, min(training_labels, remaining - held_out))
@@ -213,9 +245,11 @@ def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int)
     previous = next((GenerationVerdict.from_metrics(i, metrics or {}) for i, metrics in earlier
                      if i == generation_index - 1), None)
     confirming = would_confirm(previous, ctx.spec.stopping)
+    reserve = verdict_reserve(ctx.spec.validation, ctx.spec.stopping.max_labels)
     last = is_last(generation_index, remaining, ctx.spec.stopping,
-                   held_out=ctx.spec.validation.labels_per_generation, training=s.max_labels)
-    held_out, training = label_split(ctx.spec.validation, s.max_labels, remaining, confirming=confirming, last=last)
+                   held_out=ctx.spec.validation.labels_per_generation, training=s.max_labels, reserve=reserve)
+    held_out, training = label_split(ctx.spec.validation, s.max_labels, remaining, confirming=confirming, last=last,
+                                     reserve=reserve)
     steps = ctx.spec.exploration.steps * (ctx.spec.validation.confirm_steps_factor if confirming or last else 1)
     with db.session() as session:
         generation = get_generation(session, generation_id)

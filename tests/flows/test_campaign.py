@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from alforge import Campaign, CampaignSpec
 from alforge.campaign.conformers import seed_structures
 from alforge.campaign.decide import GenerationVerdict, criterion_met
+from alforge.campaign.plan import verdict_reserve
 from alforge.db import Calculation, Candidate, Database, Generation, MDRun, WalkerStart
 from alforge.db.structures import get_atoms
 from alforge.errors import SpecError
@@ -122,17 +123,18 @@ def test_campaign_converges_below_target(e2e_db: Database) -> None:
 
 def test_a_campaign_that_runs_out_of_labels_spends_its_last_generation_on_the_verdict(e2e_db: Database) -> None:
     """Stopped by the label budget: it says so, and its last generation only holds out, over longer MD."""
-    spec = CampaignSpec.from_dict(water_spec("water-budget", stopping={
-        "max_labels": 14, "target_force_mae_eV_per_A": 0.001, "max_generations": 8,
+    spec = CampaignSpec.from_dict(water_spec("water-budget", validation={"confirm_labels": 8}, stopping={
+        "max_labels": 32, "target_force_mae_eV_per_A": 0.001, "max_generations": 8,
     }))
     result = Campaign(spec).run()
     assert result["state"] == "stopped", result
-    assert "label budget of 14 used before convergence: force MAE" in result["reason"]
+    assert "label budget of 32 used before convergence: force MAE" in result["reason"]
     generations = Campaign.load("water-budget").generations
     before, last = generations[-2]["metrics"], generations[-1]["metrics"]
     per_generation = spec.validation.labels_per_generation + spec.selection.max_labels
     left = spec.stopping.max_labels - before["labels_total"]
-    assert spec.validation.labels_per_generation < left <= per_generation  # the budget ends here
+    reserve = verdict_reserve(spec.validation, spec.stopping.max_labels)
+    assert reserve <= left < reserve + per_generation  # the budget ends here, with the verdict's reserve left
     # every label the budget left was held out: no training label that no judged model would learn from
     assert last["train_labels"] == before["train_labels"]
     assert len(last["held_out_own"]) == left == last["labels_total"] - before["labels_total"]
