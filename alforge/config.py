@@ -188,7 +188,8 @@ class ValidationSpec(_Section):
         default=40, ge=0, le=1000,
         description="held-out labels drawn in a generation that would confirm convergence (the criterion held "
         "in the one before), so the error a converged campaign states rests on more frames; "
-        "the larger of this and labels_per_generation (0: no larger draw)",
+        "the larger of this and labels_per_generation (0: no larger draw); the label budget also keeps "
+        "this many (at most a quarter of stopping.max_labels) for the last generation's verdict",
     )
     confirm_steps_factor: int = Field(
         default=16, ge=1, le=100,
