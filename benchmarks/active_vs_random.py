@@ -369,11 +369,63 @@ class CampaignOutcome:
     labels_frames: list[Atoms]
     # (stated, independent) force MAE of every generation with a verdict, the final one included
     history: list[tuple[float, float]] = field(default_factory=list)
+    own_md_mae: float | None = None  # the final model on its own last generation's MD frames (own_md_errors)
+    own_md_frames: int = 0
+
+    @property
+    def honesty_factors(self) -> str:
+        """The honesty ratio as (claimed / own MD) × (own MD / independent), or ``-``."""
+        if self.claimed_mae is None or not self.own_md_mae:
+            return "-"
+        return f"{self.claimed_mae / self.own_md_mae:.2f} × {self.own_md_mae / self.test_mae:.2f}"
 
     @property
     def honesty(self) -> float | None:
         """Claimed / independent force MAE (1 is honest; below 1 overclaims)."""
         return None if self.claimed_mae is None else self.claimed_mae / self.test_mae
+
+
+def own_md_errors(
+    url: str, name: str, oracle: Any, model: Any, max_frames: int = 512
+) -> tuple[dict[float, float], int]:
+    """Force MAE of ``model`` on campaign ``name``'s own last-generation MD, per walker temperature.
+
+    The frames the walkers kept evenly in time in the last generation (the population the
+    verdict's estimate extends to; at most ``max_frames``, evenly strided) are labelled here with
+    ``oracle``, two at a time. The honesty ratio then splits into stated / own MD (how well the
+    campaign measured its own MD) and own MD / independent (how far the model's MD ensemble lies
+    from the ab initio one). Returns ``({temperature_K: force MAE}, frames labelled)``.
+    """
+    from sqlalchemy import select
+
+    from alforge.db import Candidate, Database, Generation, MDRun
+    from alforge.db.campaigns import campaign_by_name
+    from alforge.db.structures import get_atoms
+
+    db = Database(url)
+    with db.session(readonly=True) as session:
+        campaign_id = campaign_by_name(session, name).id  # type: ignore[union-attr]
+        generation_id = session.scalars(
+            select(Generation.id).where(Generation.campaign_id == campaign_id).order_by(Generation.index.desc())
+        ).first()
+        rows = session.execute(
+            select(Candidate.structure_id, MDRun.temperature_K)
+            .join(MDRun, MDRun.id == Candidate.md_run_id)
+            .where(Candidate.generation_id == generation_id, Candidate.origin == "sampled")
+            .order_by(Candidate.id)
+        ).all()
+        rows = rows[:: max(1, -(-len(rows) // max_frames))]
+        frames = get_atoms(session, [structure for structure, _ in rows])
+    if not frames:
+        return {}, 0
+    oracle.warm_up(2)
+    results = oracle.compute_many(frames, workers=2)
+    predicted = model.predict(frames).forces_eV_per_A
+    errors: dict[float, list[float]] = {}
+    for (_, temperature), result, forces in zip(rows, results, predicted, strict=True):
+        if result.ok:
+            errors.setdefault(temperature, []).append(float(np.mean(np.abs(forces - result.forces_eV_per_A))))
+    return {t: float(np.mean(e)) for t, e in sorted(errors.items())}, sum(len(e) for e in errors.values())
 
 
 def run_campaign(
@@ -426,6 +478,9 @@ def run_campaign(
     last = generations[-1][1] or {}
     final_id = last["model_id"] if last.get("model_id") in models else next(reversed(models))
     final = models[final_id]
+    from alforge.oracles import PySCFOracle
+
+    own, own_frames = own_md_errors(url, spec["name"], PySCFOracle(method=system.method, basis=system.basis), final)
     return CampaignOutcome(
         name=spec["name"], curve=curve, labels=len(all_ids), generations=len(generations),
         state=result["state"], reason=str(result.get("reason", "")), wall_s=wall_s, final_model=final,
@@ -434,6 +489,7 @@ def run_campaign(
         test_block_maes=block_maes(final, test),
         coverage=last.get("md_completed_fraction"), confident=last.get("confident_fraction"),
         simulated_ps=float(last.get("simulated_ps_total") or 0.0), labels_frames=frames, history=history,
+        own_md_mae=float(np.mean(list(own.values()))) if own else None, own_md_frames=own_frames,
     )
 
 
@@ -673,17 +729,17 @@ def report(key: str, r: dict[str, Any], failures: list[str]) -> None:
         rows,
     )
     reference_needs = labels_to_reach([(n, m) for n, m, _ in r["random_reference"]], r["target"])
-    summary = [("(c) random reference frames", *["-"] * 6, fmt_labels(reference_needs, system.budget), "1")]
+    summary = [("(c) random reference frames", *["-"] * 7, fmt_labels(reference_needs, system.budget), "1")]
     bound_needs = labels_to_reach(r["pool_greedy"], r["target"])
     bound_ratio = None if bound_needs is None or reference_needs is None else bound_needs / reference_needs
     summary.append(("(d) uncertainty selection from the reference pool (no MD, no held-out labels)",
-                    *["-"] * 6, fmt_labels(bound_needs, system.budget),
+                    *["-"] * 7, fmt_labels(bound_needs, system.budget),
                     "-" if bound_ratio is None else f"{bound_ratio:.2f}"))
     selection_only = [f"{fmt_labels(bound_needs, system.budget)} (d, uncertainty)"]
     for rule, curve in r["pool_rules"].items():
         needs = labels_to_reach(curve, r["target"])
         ratio = "-" if needs is None or reference_needs is None else f"{needs / reference_needs:.2f}"
-        summary.append((f"(e) {rule} selection from the reference pool (no model)", *["-"] * 6,
+        summary.append((f"(e) {rule} selection from the reference pool (no model)", *["-"] * 7,
                         fmt_labels(needs, system.budget), ratio))
         selection_only.append(f"{fmt_labels(needs, system.budget)} ({rule})")
     for arm, outcome in r["campaigns"].items():
@@ -702,6 +758,7 @@ def report(key: str, r: dict[str, Any], failures: list[str]) -> None:
             f"{claimed} ({held_out}) / {outcome.test_mae:.4f}",
             "-" if honesty is None else f"{honesty:.2f}",
             spread,
+            f"{'-' if outcome.own_md_mae is None else f'{outcome.own_md_mae:.4f}'} ({outcome.honesty_factors})",
             "-" if outcome.coverage is None else f"{outcome.coverage:.0%}",
             f"{outcome.simulated_ps:.2f}",
             fmt_labels(needs, system.budget),
@@ -725,7 +782,9 @@ def report(key: str, r: dict[str, Any], failures: list[str]) -> None:
                 f"{name}: claimed force MAE {claimed} vs {outcome.test_mae:.4f} eV/Å on the independent "
                 f"trajectory (honesty ratio {'-' if honesty is None else f'{honesty:.2f}'}, target "
                 f"{HONESTY_RANGE[0]}–{HONESTY_RANGE[1]}); the independent MAE itself is {spread} eV/Å "
-                f"on the reference's {len(outcome.test_block_maes)} independent stretches"
+                f"on the reference's {len(outcome.test_block_maes)} independent stretches; claimed / own MD × "
+                f"own MD / independent = {outcome.honesty_factors} (the first factor is how well the campaign "
+                f"measured its own MD, the second how far that MD lies from the ab initio ensemble)"
             )
         if outcome.coverage is None or outcome.coverage < COVERAGE_TARGET:
             failures.append(f"{name}: walkers ran {outcome.coverage} of the final generation's MD budget "
@@ -735,6 +794,7 @@ def report(key: str, r: dict[str, Any], failures: list[str]) -> None:
         f"reference frames), honesty and MD coverage, {key} {r['level']}",
         ["arm", "oracle calls, generations, state", "final claimed (held-out only) / independent force MAE",
          "honesty ratio", "independent MAE per stretch of the reference, min–max (honesty against them)",
+         "final model on its own last MD, labelled here (claimed / own × own / independent)",
          "MD coverage (final gen)", "simulated ps", "calls to target", "vs (c)"],
         summary,
     )
