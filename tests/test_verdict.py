@@ -27,6 +27,7 @@ from alforge.campaign.decide import (
 from alforge.campaign.plan import (
     held_out_budget,
     is_last,
+    label_plan,
     label_split,
     stored_plan,
     verdict_reserve,
@@ -313,20 +314,27 @@ def test_the_last_generation_holds_out_every_label_it_may_draw() -> None:
                        confirming=False, last=True, reserve=8) == (12, 0)
 
 
-def test_a_campaign_that_runs_out_of_labels_states_its_error_on_at_least_the_reserve() -> None:
-    """Walk the plan generation by generation to the end of the budget: the last draw is the reserve or more."""
+@pytest.mark.parametrize("confirming_at", [(), (3,), (5, 6), (7,), (8,), (9,), (10,)])
+def test_a_campaign_that_runs_out_of_labels_states_its_error_on_at_least_the_reserve(
+    confirming_at: tuple[int, ...],
+) -> None:
+    """Walk the plan to the end of the budget: the last draw is the reserve or more, confirmations included.
+
+    (A generation that would confirm draws 40 held out: counting only the usual draw, one that
+    failed to confirm with 60 labels left used to leave 16 for the last.)
+    """
     v = ValidationSpec(labels_per_generation=8, confirm_labels=40)
     stopping = StoppingSpec(max_labels=160, max_generations=100)
     reserve = verdict_reserve(v, stopping.max_labels)
     for seeds in range(4, 16):
-        remaining, index = stopping.max_labels - seeds, 1
-        while not is_last(index, remaining, stopping, held_out=8, training=4, reserve=reserve):
-            held_out, training = label_split(v, 4, remaining, confirming=False, last=False, reserve=reserve)
+        remaining, index, last = stopping.max_labels - seeds, 1, False
+        while not last:
+            held_out, training, last = label_plan(v, stopping, 4, index, remaining, confirming=index in confirming_at)
             remaining -= held_out + training
             index += 1
-        held_out, training = label_split(v, 4, remaining, confirming=False, last=True, reserve=reserve)
         assert training == 0
-        assert reserve <= held_out == remaining < reserve + 12, seeds
+        assert remaining == 0, (seeds, index)  # the last generation held out every label left ...
+        assert held_out >= reserve, (seeds, index)  # ... and at least the reserve
 
 
 def test_with_validation_off_the_last_generation_trains_as_usual() -> None:

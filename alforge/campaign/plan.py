@@ -45,7 +45,8 @@ from alforge.db import Database, Generation
 from alforge.db.labels import campaign_calculation_ids
 
 __all__ = [
-    "KAPPA_GENERATIONS", "Plan", "generation_plan", "held_out_budget", "is_last", "label_split", "plan_step",
+    "KAPPA_GENERATIONS", "Plan", "generation_plan", "held_out_budget", "is_last", "label_plan", "label_split",
+    "plan_step",
     "stored_plan", "verdict_reserve", "would_confirm",
 ]
 
@@ -145,10 +146,12 @@ def is_last(
 ) -> bool:
     """True if generation ``index`` is to be the campaign's last.
 
-    Either the generation budget ends with it, or after its usual draw (``held_out`` + ``training``
-    labels) the label budget would leave fewer than the final verdict's ``reserve``
-    (:func:`verdict_reserve`): the generation after it would state its error on too few frames,
-    so this one holds them all out instead.
+    Either the generation budget ends with it, or after its draw (``held_out`` + ``training``
+    labels; ``held_out`` is a confirming generation's larger draw where it would confirm) the label
+    budget would leave fewer than the final verdict's ``reserve`` (:func:`verdict_reserve`): the
+    generation after it would state its error on too few frames, so this one holds them all out
+    instead. (Counting only the usual draw, a confirming generation that failed to confirm left
+    16 labels for the last one: water, 2026-12-05.)
 
     >>> stopping = StoppingSpec(max_labels=160, max_generations=50)
     >>> [is_last(9, left, stopping, held_out=8, training=4, reserve=40) for left in (12, 51, 52)]
@@ -186,11 +189,31 @@ def label_split(
     """
     held_out = held_out_budget(validation, confirming or last, remaining)
     if last and held_out > 0:
-        if _budget_ends(remaining, held_out=validation.labels_per_generation, training=training_labels,
-                        reserve=reserve):
+        if _budget_ends(remaining, held_out=held_out, training=training_labels, reserve=reserve):
             return remaining, 0
         return min(remaining, max(held_out, validation.labels_per_generation + training_labels)), 0
     return held_out, max(0, min(training_labels, remaining - held_out))
+
+
+def label_plan(
+    validation: ValidationSpec, stopping: StoppingSpec, training_labels: int, index: int, remaining: int, *,
+    confirming: bool,
+) -> tuple[int, int, bool]:
+    """(held-out, training) labels of generation ``index``, and whether it is the last.
+
+    :func:`is_last` on this generation's draw (a confirming one's is larger) and the verdict
+    reserve (:func:`verdict_reserve`), then :func:`label_split`.
+
+    >>> v, stopping = ValidationSpec(labels_per_generation=8, confirm_labels=40), StoppingSpec(max_labels=160)
+    >>> label_plan(v, stopping, 4, 5, 60, confirming=False), label_plan(v, stopping, 4, 5, 60, confirming=True)
+    ((8, 4, False), (60, 0, True))
+    """
+    reserve = verdict_reserve(validation, stopping.max_labels)
+    draw = held_out_budget(validation, confirming, remaining)
+    last = is_last(index, remaining, stopping, held_out=draw, training=training_labels, reserve=reserve)
+    held_out, training = label_split(validation, training_labels, remaining, confirming=confirming, last=last,
+                                     reserve=reserve)
+    return held_out, training, last
 
 
 def generation_plan(db: Database, generation_id: int) -> Plan | None:
@@ -245,11 +268,8 @@ def plan_step(db: Database, campaign_id: int, generation_id: int, model_id: int)
     previous = next((GenerationVerdict.from_metrics(i, metrics or {}) for i, metrics in earlier
                      if i == generation_index - 1), None)
     confirming = would_confirm(previous, ctx.spec.stopping)
-    reserve = verdict_reserve(ctx.spec.validation, ctx.spec.stopping.max_labels)
-    last = is_last(generation_index, remaining, ctx.spec.stopping,
-                   held_out=ctx.spec.validation.labels_per_generation, training=s.max_labels, reserve=reserve)
-    held_out, training = label_split(ctx.spec.validation, s.max_labels, remaining, confirming=confirming, last=last,
-                                     reserve=reserve)
+    held_out, training, last = label_plan(ctx.spec.validation, ctx.spec.stopping, s.max_labels, generation_index,
+                                          remaining, confirming=confirming)
     steps = ctx.spec.exploration.steps * (ctx.spec.validation.confirm_steps_factor if confirming or last else 1)
     with db.session() as session:
         generation = get_generation(session, generation_id)
