@@ -43,7 +43,9 @@ pool frames nearest the k-means centres of the descriptors (representative). If 
 (e) reaches the target with 1/3 of random frames' labels, no selection rule we know does, and the
 1/3 target is out of this model's reach, however well the walkers explore. It prints the force MAE on
 the test set against the number of labels for each arm and the labels
-each needs to reach the target error, interpolated log-log between measured points. A PNG plot
+each needs to reach the target error, interpolated log-log between measured points. For each
+campaign it also labels the frames its walkers kept in the final generation (:func:`own_md_errors`)
+and splits the honesty ratio into stated / own MD × own MD / independent. A PNG plot
 goes to ``benchmarks/out/active_vs_random.png``. Finally it times ASE MD on the final model of the
 ethanol uncertainty campaign against energy + gradient calls at the level the model learned.
 
@@ -58,7 +60,8 @@ Targets (exit 1 if missed):
   model's calculator, which also computes the uncertainty, is reported beside it.
 
 Sizes: the default run takes 13–20 min on two cores with the references cached (1,180 s on
-2026-11-30, 766 s on 2026-12-05); building the references the first time adds ~35 min of one core
+2026-11-30, 766 s on 2026-12-05; 964–1,151 s since the final generation's own MD is labelled,
+about 2 min of it); building the references the first time adds ~35 min of one core
 for ethanol and ~25 for water (``--generate-only --only ethanol`` and ``--only water`` can run
 side by side);
 ``--quick`` (200-frame trajectories, ≤ 40 labels, 4 walkers × 100 steps, 1 draw) takes ~4 min
