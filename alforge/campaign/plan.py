@@ -46,8 +46,7 @@ from alforge.db.labels import campaign_calculation_ids
 
 __all__ = [
     "KAPPA_GENERATIONS", "Plan", "generation_plan", "held_out_budget", "is_last", "label_plan", "label_split",
-    "plan_step",
-    "stored_plan", "verdict_reserve", "would_confirm",
+    "plan_step", "stored_plan", "verdict_reserve", "would_confirm",
 ]
 
 KAPPA_GENERATIONS = 3  # generations whose held-out frames calibrate the threshold
@@ -163,7 +162,7 @@ def is_last(
 
 
 def _budget_ends(remaining: int, *, held_out: int, training: int, reserve: int) -> bool:
-    """True if, after a usual draw, the label budget would leave fewer labels than ``reserve``."""
+    """True if, after a draw of ``held_out + training`` labels, the label budget would leave fewer than ``reserve``."""
     return remaining - (held_out + training) < reserve
 
 
