@@ -61,7 +61,8 @@ Targets (exit 1 if missed):
 
 Sizes: the default run takes 13–20 min on two cores with the references cached (1,180 s on
 2026-11-30, 766 s on 2026-12-05; 964–1,151 s since the final generation's own MD is labelled,
-about 2 min of it); building the references the first time adds ~35 min of one core
+by arithmetic about 2 min of it: 512 ethanol frames at 0.2 s on two workers per arm); building
+the references the first time adds ~35 min of one core
 for ethanol and ~25 for water (``--generate-only --only ethanol`` and ``--only water`` can run
 side by side);
 ``--quick`` (200-frame trajectories, ≤ 40 labels, 4 walkers × 100 steps, 1 draw) takes ~4 min

@@ -127,8 +127,8 @@ def verdict_reserve(validation: ValidationSpec, max_labels: int) -> int:
     draw; 0 with validation off. A campaign that runs out of labels states its error on at
     least this many frames (fewer only where a label failed or the budget is smaller). On water,
     12–16 frames put the stated error outside 0.67–1.5× the truth in 10–35 % of draws, 40 in
-    4–10 % (the final generations of ``benchmarks/active_vs_random.py --only water``, every
-    frame of their MD labelled, 2026-12-05).
+    4–10 % (an ad hoc study of the final generations of a kept ``benchmarks/active_vs_random.py
+    --only water`` run, every frame of their MD labelled and the draw simulated, 2026-12-05).
 
     >>> v = ValidationSpec(labels_per_generation=8, confirm_labels=40)
     >>> verdict_reserve(v, 160), verdict_reserve(v, 60), verdict_reserve(v, 20)
