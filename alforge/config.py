@@ -194,7 +194,9 @@ class ValidationSpec(_Section):
     confirm_steps_factor: int = Field(
         default=16, ge=1, le=100,
         description="a generation that would confirm convergence runs its walkers this many times "
-        "exploration.steps, so that the error it states averages over more simulated time (1: as usual)",
+        "exploration.steps, so that the error it states averages over more simulated time (1: as usual); "
+        "the stated error speaks for that MD, so give each temperature enough of it to see the rare large "
+        "errors (water at 600 K: about 10 ps, benchmarks/verdict_md.py)",
     )
     window_generations: int = Field(
         default=1, ge=1, le=1000,
