@@ -15,7 +15,7 @@ water's rare large errors; then three per temperature, which put the same final 
 The campaign runs at several seeds (``--seeds``, default 0, 1, 2; 0 is the example's own, the
 ``make run`` campaign): a seed sets the walkers' velocities and Langevin noise and the draws, and
 one seed's honesty ratio is one draw of it. Until 2026-12-05 the benchmark ran seed 0 only, which
-stated 1.35–1.56× in 13 runs while seeds 1–5 stated 0.75–1.18× (ad hoc, 2026-12-05).
+stated 1.35–1.56× in 13 runs while seeds 1–13 stated 0.67–1.38× (ad hoc, 2026-12-05).
 
 For the first seed it prints the campaign's verdict, the final force MAE it states (the MD-wide
 estimate, else the held-out MAE), the same model's force MAE on the reference trajectories and
