@@ -125,6 +125,16 @@ def test_two_consecutive_good_generations_converge() -> None:
     assert "2 generations in a row" in decision.reason
 
 
+def test_the_reason_names_the_md_the_stated_error_speaks_for() -> None:
+    metrics = {"force_mae_eV_per_A": 0.012, "estimated_force_mae_eV_per_A": 0.004, "confident_fraction": 0.99,
+               "held_out_frames": 44, "simulated_ps": 19.2}
+    history = [good(1), GenerationVerdict.from_metrics(2, metrics)]
+    decision = decide(history, STOP, labels_total=60)
+    assert decision.state == "converged"
+    assert "held-out 0.012 on 44 frames, estimate over the 19.2 ps of MD 0.004" in decision.reason
+    assert "estimate over the MD" in decide([good(1), good(2)], STOP, labels_total=10).reason  # MD time unknown
+
+
 def test_a_bad_generation_between_resets_the_confirmation() -> None:
     history = [good(1), good(2, mae=0.2), good(3)]
     assert decide(history, STOP, labels_total=10).state == "running"

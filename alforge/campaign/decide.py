@@ -68,9 +68,10 @@ class GenerationVerdict:
     held-out labels), ``confident_fraction`` the share of budgeted MD steps below the threshold
     (``None`` for generation 0, which runs no MD), ``held_out_frames`` how many held-out labels
     that error rests on, ``estimated_force_mae_eV_per_A`` the estimate over the generation's whole
-    MD (:func:`estimate_force_mae_eV_per_A`; ``None`` if it could not be made). The held-out
-    frames are drawn towards uncertain frames, so their plain MAE overstates the MD's; the
-    estimate weighs them back.
+    MD (:func:`estimate_force_mae_eV_per_A`; ``None`` if it could not be made), ``simulated_ps``
+    how much MD that is (all walkers of the generation; the reason names it, since the stated
+    error speaks for that MD and no more). The held-out frames are drawn towards uncertain frames,
+    so their plain MAE overstates the MD's; the estimate weighs them back.
     """
 
     index: int
@@ -78,6 +79,7 @@ class GenerationVerdict:
     confident_fraction: float | None
     held_out_frames: int
     estimated_force_mae_eV_per_A: float | None = None
+    simulated_ps: float | None = None
 
     @property
     def stated_force_mae_eV_per_A(self) -> float | None:
@@ -95,6 +97,7 @@ class GenerationVerdict:
             confident_fraction=metrics.get("confident_fraction"),
             held_out_frames=int(metrics.get("held_out_frames") or 0),
             estimated_force_mae_eV_per_A=metrics.get("estimated_force_mae_eV_per_A"),
+            simulated_ps=metrics.get("simulated_ps"),
         )
 
 
@@ -135,9 +138,10 @@ def _describe(verdict: GenerationVerdict | None, stopping: StoppingSpec) -> str:
     held_out = "n/a" if verdict.force_mae_eV_per_A is None else f"{verdict.force_mae_eV_per_A:.3g}"
     estimate = verdict.estimated_force_mae_eV_per_A
     over_md = "n/a" if estimate is None else f"{estimate:.3g}"
+    md = "the MD" if not verdict.simulated_ps else f"the {verdict.simulated_ps:.3g} ps of MD"
     return (
         f"force MAE {error}{wanted}: held-out {held_out} on {verdict.held_out_frames} frames, "
-        f"estimate over the MD {over_md}; "
+        f"estimate over {md} {over_md}; "
         f"{confident} of budgeted MD steps confident (target {stopping.confident_fraction:.0%})"
     )
 
