@@ -211,4 +211,10 @@ def run_spec_file(path: str | Path, console: Console | None = None) -> dict[str,
 
     render_status(campaign_status(spec.name), out)
     out.print(f"campaign [bold]{spec.name}[/]: {result['state']} ({result.get('reason', '')})")
+    if result.get("already_finished"):
+        out.print(
+            f"campaign {spec.name!r} had already {result['state']} when this run began, so nothing ran: the results "
+            "above are the stored ones. Changed exploration or validation settings act only while a campaign runs; "
+            "to run them, give the campaign a new name."
+        )
     return result

@@ -149,9 +149,10 @@ def campaign(spec: dict[str, Any] | None = None, name: str | None = None) -> dic
         get_run_logger().info("retrying %d failed label(s)", len(retry))
         _label(db, campaign_id, retry, limits)
     done = steps.finished_state(db, campaign_id)
-    if done is not None:
+    if done is not None:  # nothing left to do under this spec: say so, run nothing
         steps.set_state(db, campaign_id, *done)
-        return {"campaign_id": campaign_id, "name": campaign_spec.name, "state": done[0], "reason": done[1]}
+        return {"campaign_id": campaign_id, "name": campaign_spec.name, "state": done[0], "reason": done[1],
+                "already_finished": True}
     steps.set_state(db, campaign_id, "running", None)
     runner = _task_runner(campaign_spec)
     outcome: dict[str, Any] = {"state": "running"}

@@ -19,9 +19,11 @@ import numpy as np
 import pytest
 from ase.build import molecule
 from ase.io import write
+from rich.console import Console
 from sqlalchemy import func, select
 
 from alforge import Campaign, CampaignSpec
+from alforge.api import run_spec_file
 from alforge.campaign.conformers import seed_structures
 from alforge.campaign.decide import GenerationVerdict, criterion_met
 from alforge.campaign.plan import verdict_reserve
@@ -71,7 +73,7 @@ def assert_walkers_continue(db: Database) -> int:
     return pairs
 
 
-def test_campaign_converges_below_target(e2e_db: Database) -> None:
+def test_campaign_converges_below_target(e2e_db: Database, tmp_path: Path) -> None:
     spec = CampaignSpec.from_dict(water_spec("water-converge"))
     result = Campaign(spec).run()
     assert result["state"] == "converged", result
@@ -114,10 +116,18 @@ def test_campaign_converges_below_target(e2e_db: Database) -> None:
     atoms.calc = calc
     assert np.isfinite(atoms.get_potential_energy())
     assert calc.results["forces_std"].shape == (3,)
-    # a rerun of a converged campaign does nothing
+    # a rerun of a converged campaign does nothing, and `alforge run` says that what it shows is stored
+    assert "already_finished" not in result
     before = oracle_launches(e2e_db)
     again = Campaign(spec).run()
     assert again["state"] == "converged"
+    assert again["already_finished"] is True
+    assert oracle_launches(e2e_db) == before
+    spec_file = tmp_path / "water.toml"
+    spec_file.write_text(_toml(water_spec("water-converge")))
+    console = Console(record=True, width=200)
+    assert run_spec_file(spec_file, console=console)["already_finished"] is True
+    assert "had already converged when this run began, so nothing ran" in console.export_text()
     assert oracle_launches(e2e_db) == before
 
 
