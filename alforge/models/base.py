@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import torch
@@ -219,9 +219,10 @@ class Potential(ABC):
     def descriptor(self, frames: Sequence[Atoms]) -> np.ndarray:
         """Feature vectors of structures, shape ``(n, d)`` (for farthest-point sampling)."""
 
-    def calculator(self, *, uncertainty: bool = True) -> PotentialCalculator:
+    def calculator(self, *, uncertainty: bool | Literal["on_request"] = True) -> PotentialCalculator:
         """An ASE calculator on this model (see :class:`PotentialCalculator`); ``uncertainty=False``
-        predicts energy and forces only, for production MD."""
+        predicts energy and forces only, for production MD; ``"on_request"`` the uncertainty only
+        when asked for."""
         self._require_fitted()
         return PotentialCalculator(self, uncertainty=uncertainty)
 

@@ -6,11 +6,13 @@ Example
 >>> atoms.get_potential_energy(), atoms.get_forces()       # doctest: +SKIP
 >>> atoms.calc.results["energy_std"], atoms.calc.results["forces_std"]  # doctest: +SKIP
 >>> atoms.calc = model.calculator(uncertainty=False)     # production MD: energy and forces only  # doctest: +SKIP
+>>> atoms.calc = model.calculator(uncertainty="on_request")  # the std only when asked for  # doctest: +SKIP
+>>> atoms.calc.get_property("forces_std", atoms)            # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from ase import Atoms
@@ -44,10 +46,13 @@ class PotentialCalculator(Calculator):
     model
         A fitted potential.
     uncertainty
-        Compute ``energy_std`` and ``forces_std`` (default). ``False`` leaves them out and predicts
-        the mean only: for production MD on a finished model, several times faster per step
-        (for a GP the variance costs about eight times the mean); asking for them then raises
-        :class:`~ase.calculators.calculator.PropertyNotImplementedError`.
+        ``True`` (default): compute ``energy_std`` and ``forces_std`` with every prediction.
+        ``False`` leaves them out and predicts the mean only: for production MD on a finished
+        model, several times faster per step (for a GP the variance costs 5–20 times the mean);
+        asking for them then raises :class:`~ase.calculators.calculator.PropertyNotImplementedError`.
+        ``"on_request"``: the mean only, unless ``energy_std`` or ``forces_std`` is asked for
+        (``get_property``), which then predicts them for the current positions: for MD that
+        reads the uncertainty every few steps (the walker's ``check_interval``).
     **kwargs
         Passed to :class:`ase.calculators.calculator.Calculator`.
     """
@@ -60,7 +65,12 @@ class PotentialCalculator(Calculator):
         "forces_std",
     ]
 
-    def __init__(self, model: Potential, *, uncertainty: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, model: Potential, *, uncertainty: bool | Literal["on_request"] = True, **kwargs: Any
+    ) -> None:
+        if uncertainty not in (True, False, "on_request"):
+            msg = f"uncertainty must be True, False or 'on_request', not {uncertainty!r}"
+            raise ValueError(msg)
         super().__init__(**kwargs)
         self.model = model
         self.uncertainty = uncertainty
@@ -85,6 +95,24 @@ class PotentialCalculator(Calculator):
         )
         return [name for name, before, now in checks if not np.array_equal(before, now)]
 
+    def get_property(self, name: str, atoms: Atoms | None = None, allow_calculation: bool = True) -> Any:
+        """ASE's ``get_property``, answered from the results at once when ``atoms`` has not moved.
+
+        An MD step asks for energy and forces several times at the same positions (a walker
+        also for the uncertainty); ASE's path checks the state and copies the structure each time.
+        """
+        previous = self.atoms
+        if (
+            atoms is not None
+            and previous is not None
+            and name in self.results
+            and np.array_equal(previous.positions, atoms.positions)
+            and not self.check_state(atoms)
+        ):
+            result = self.results[name]
+            return result.copy() if isinstance(result, np.ndarray) else result
+        return super().get_property(name, atoms, allow_calculation)
+
     def calculate(
         self,
         atoms: Atoms | None = None,
@@ -92,18 +120,22 @@ class PotentialCalculator(Calculator):
         system_changes: Sequence[str] = tuple(all_changes),
     ) -> None:
         """Predict for ``atoms``: every implemented property at once."""
-        super().calculate(atoms, list(properties), list(system_changes))
+        if atoms is not None and (self.atoms is None or self.check_state(atoms)):
+            self.atoms = atoms.copy()  # ASE's get_property has just copied it; a direct call has not
         if self.atoms is None:
             msg = "no structure to predict for; pass atoms or attach the calculator to an Atoms object"
             raise ModelInputError(msg)
-        prediction = self._predict(self.atoms)
+        with_std = self.uncertainty is True or (
+            self.uncertainty == "on_request" and bool({"energy_std", "forces_std"} & set(properties))
+        )
+        prediction = self._predict(self.atoms, with_std=with_std)
         energy = float(prediction.energy_eV[0])
         self.results = {"energy": energy, "free_energy": energy, "forces": prediction.forces_eV_per_A[0]}
-        if self.uncertainty:
+        if with_std:
             self.results["energy_std"] = float(prediction.energy_std_eV[0])
             self.results["forces_std"] = prediction.forces_std_eV_per_A[0]
 
-    def _predict(self, atoms: Atoms) -> Prediction:
+    def _predict(self, atoms: Atoms, *, with_std: bool) -> Prediction:
         """The model's prediction for ``atoms``, which must be the model's molecule in its atom order."""
         numbers = self.model.numbers
         if numbers is None:
@@ -115,7 +147,7 @@ class PotentialCalculator(Calculator):
                 f"{Atoms(numbers).get_chemical_formula()} in a fixed atom order; use a model of this molecule"
             )
             raise ModelInputError(msg)
-        return self.model.predict_positions(finite_positions(atoms)[None], with_std=self.uncertainty)
+        return self.model.predict_positions(finite_positions(atoms)[None], with_std=with_std)
 
 
 def finite_positions(atoms: Atoms) -> np.ndarray:

@@ -70,6 +70,23 @@ class BasePotentialTestCase:
                 numeric[atom, axis] = -(energies[0] - energies[1]) / (2 * step)
         np.testing.assert_allclose(forces, numeric, rtol=0, atol=1e-5)
 
+    def test_md_calculator_forces_are_minus_its_energy_gradient(self, model, methane):
+        """The calculator MD runs on (``uncertainty=False``: one structure a call, the GP in NumPy)."""
+        atoms = Atoms(methane.test[0].numbers, methane.test[0].positions)
+        atoms.calc = model.calculator(uncertainty=False)
+        forces = atoms.get_forces()
+        step = 1e-4
+        numeric = np.zeros_like(forces)
+        for atom in range(len(atoms)):
+            for axis in range(3):
+                energies = []
+                for sign in (1, -1):
+                    atoms.positions[atom, axis] += sign * step
+                    energies.append(atoms.get_potential_energy())
+                    atoms.positions[atom, axis] -= sign * step
+                numeric[atom, axis] = -(energies[0] - energies[1]) / (2 * step)
+        np.testing.assert_allclose(forces, numeric, rtol=0, atol=1e-5)
+
     def test_invariant_under_rotation_and_translation(self, model, methane):
         frames = methane.test[:3]
         rotation = Rotation.random(random_state=3).as_matrix()
@@ -153,12 +170,33 @@ class BasePotentialTestCase:
         atoms = Atoms(methane.test[0].numbers, methane.test[0].positions)
         atoms.calc = model.calculator()
         energy, forces = atoms.get_potential_energy(), atoms.get_forces()
-        atoms.calc = model.calculator(uncertainty=False)
-        assert atoms.get_potential_energy() == pytest.approx(energy, abs=1e-10)
+        atoms.calc = model.calculator(uncertainty=False)  # a GP sums in another order (NumPy, one structure)
+        assert atoms.get_potential_energy() == pytest.approx(energy, abs=1e-9)
         np.testing.assert_allclose(atoms.get_forces(), forces, atol=1e-10)
         assert set(atoms.calc.results) == {"energy", "free_energy", "forces"}
         with pytest.raises(PropertyNotImplementedError):
             atoms.calc.get_property("forces_std", atoms)
+
+    def test_calculator_gives_the_uncertainty_on_request(self, model, methane):
+        """``uncertainty="on_request"``: energy and forces alone, the std only when asked for."""
+        eager = Atoms(methane.test[0].numbers, methane.test[0].positions)
+        eager.calc = model.calculator()
+        atoms = eager.copy()
+        atoms.calc = model.calculator(uncertainty="on_request")
+        np.testing.assert_allclose(atoms.get_forces(), eager.get_forces(), atol=1e-10)
+        assert set(atoms.calc.results) == {"energy", "free_energy", "forces"}
+        std = atoms.calc.get_property("forces_std", atoms)
+        np.testing.assert_allclose(std, eager.calc.get_property("forces_std", eager), atol=1e-12)
+        assert atoms.calc.get_property("energy_std", atoms) == pytest.approx(eager.calc.results["energy_std"])
+        atoms.positions[1, 2] += 0.05  # moved: the next forces come without the old std
+        eager.positions[1, 2] += 0.05
+        np.testing.assert_allclose(atoms.get_forces(), eager.get_forces(), atol=1e-10)
+        assert "forces_std" not in atoms.calc.results
+        moved_std = atoms.calc.get_property("forces_std", atoms)
+        np.testing.assert_allclose(moved_std, eager.calc.get_property("forces_std", eager), atol=1e-12)
+        assert not np.allclose(moved_std, std)
+        with pytest.raises(ValueError, match="on_request"):
+            model.calculator(uncertainty="sometimes")
 
     def test_calculator_recomputes_exactly_when_the_structure_changes(self, model, methane):
         atoms = Atoms(methane.test[0].numbers, methane.test[0].positions)

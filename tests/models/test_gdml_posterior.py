@@ -46,6 +46,23 @@ def test_fast_posterior_matches_dense_algebra(methane):
     np.testing.assert_allclose(components, var[:, 1:].reshape(5, 5, 3), rtol=1e-4, atol=1e-12)
 
 
+@pytest.mark.parametrize("kernel", ["matern52", "rbf"])
+def test_single_structure_mean_in_numpy_matches_the_batched_posterior(methane, kernel):
+    """MD's path (one structure, NumPy) gives the batched PyTorch mean, symmetries included."""
+    model = GPPotential(kernel, max_iterations=5, calibrate=False)
+    model.fit(methane.train[:20])
+    assert model.posterior.n_symmetries == 24
+    positions = np.array([f.positions for f in methane.test[:6]])
+    batched = model.predict_positions(positions, with_std=False)
+    for i, structure in enumerate(positions):
+        energy, forces = model.posterior.mean_of_one(structure)
+        assert energy == pytest.approx(batched.energy_eV[i], abs=1e-9)
+        np.testing.assert_allclose(forces, batched.forces_eV_per_A[i], rtol=1e-7, atol=1e-9)  # summation order
+        one = model.predict_positions(structure[None], with_std=False)  # the dispatch MD goes through
+        np.testing.assert_array_equal(one.forces_eV_per_A[0], forces)
+    assert np.ptp(batched.energy_eV) > 1e-3  # the structures differ: the comparison means something
+
+
 def test_projection_without_cross_covariances_matches_forming_them(methane):
     """``Wᵀ (J R)`` (the default for low ranks) and ``k_*ᵀ R`` give the same variances."""
     model = GPPotential(max_iterations=5, variance_rank=40, n_neighbours=4)

@@ -26,7 +26,7 @@ flattened Cartesian positions in Å (``D = 3N``). It has no output scale: wrap i
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -36,7 +36,15 @@ from torch import Tensor
 
 from alforge.models.gdml.inverse_distance import InverseDistance
 
-__all__ = ["GDMLKernel"]
+__all__ = ["GDMLKernel", "exp"]
+
+ArrayT = TypeVar("ArrayT", Tensor, np.ndarray)
+
+
+def exp(x: ArrayT) -> ArrayT:
+    """``eˣ`` of a tensor or of a NumPy array: the radial profiles serve both (NumPy for the
+    single-structure mean of :class:`~alforge.models.gdml.single_structure.SingleStructureMean`)."""
+    return x.exp() if isinstance(x, Tensor) else np.exp(x)
 
 
 class GDMLKernel(Kernel):
@@ -86,19 +94,20 @@ class GDMLKernel(Kernel):
         return int(self.descriptor_permutations.shape[0])
 
     @abstractmethod
-    def radial(self, r: Tensor, lengthscale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def radial(self, r: ArrayT, lengthscale: ArrayT | float) -> tuple[ArrayT, ArrayT, ArrayT]:
         """Radial profile and its derivative factors at descriptor distance ``r``.
 
         Parameters
         ----------
         r
-            Descriptor-space distances ``‖x - z‖`` in 1/Å, any shape.
+            Descriptor-space distances ``‖x - z‖`` in 1/Å, any shape: a tensor, or a NumPy array
+            (then ``lengthscale`` is a float).
         lengthscale
-            Length scale ``ℓ`` in 1/Å, a scalar tensor.
+            Length scale ``ℓ`` in 1/Å, a scalar tensor or a float.
 
         Returns
         -------
-        phi, c1, c2 : Tensor
+        phi, c1, c2 : Tensor or numpy.ndarray
             ``φ``, ``c₁ = φ'/r`` and ``c₂ = c₁'/r`` (derivatives with respect to ``r``), each the
             shape of ``r`` and finite at ``r = 0``.
         """

@@ -41,11 +41,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from alforge.models.gdml.allocator import retain_freed_memory
 from alforge.models.gdml.gdml_kernel import GDMLKernel
+from alforge.models.gdml.single_structure import SingleStructureMean
 
 __all__ = ["GDMLPosterior", "PosteriorOutput"]
 
@@ -157,6 +159,7 @@ class GDMLPosterior:
         self.n_neighbours = min(n_neighbours, centres_A.shape[0]) if local_basis is not None else 0
         self._local_cache: _Neighbourhoods | None = None
         self._projector_cache: tuple[Tensor, Tensor] | None = None
+        self._single: SingleStructureMean | None = None
         retain_freed_memory()
 
     @property
@@ -196,6 +199,14 @@ class GDMLPosterior:
             energy_var_eV2=_cat_present([p.energy_var_eV2 for p in parts]),
             forces_var_eV2_per_A2=_cat_present([p.forces_var_eV2_per_A2 for p in parts]),
         )
+
+    def mean_of_one(self, positions_A: np.ndarray) -> tuple[float, np.ndarray]:
+        """Energy (eV) and forces (eV/Å) of one structure, positions ``(N, 3)`` in Å, in NumPy:
+        the mean of :meth:`__call__` about four times faster for MD on a CPU
+        (:mod:`~alforge.models.gdml.single_structure`)."""
+        if self._single is None:
+            self._single = SingleStructureMean(self)
+        return self._single(positions_A)
 
     def _chunk(self, positions_A: Tensor, with_variance: bool) -> PosteriorOutput:
         n_test, n_atoms = positions_A.shape[0], positions_A.shape[1]

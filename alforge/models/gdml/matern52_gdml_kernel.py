@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from torch import Tensor
-
-from alforge.models.gdml.gdml_kernel import GDMLKernel
+from alforge.models.gdml.gdml_kernel import ArrayT, GDMLKernel, exp
 
 __all__ = ["Matern52GDMLKernel"]
 
@@ -35,11 +33,11 @@ class Matern52GDMLKernel(GDMLKernel):
 
     name: ClassVar[str] = "matern52"
 
-    def radial(self, r: Tensor, lengthscale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def radial(self, r: ArrayT, lengthscale: ArrayT | float) -> tuple[ArrayT, ArrayT, ArrayT]:
         """``φ``, ``c₁``, ``c₂`` of the Matérn-5/2 profile (see the class docstring)."""
         t = r / lengthscale
-        decay = (-_SQRT5 * t).exp()
-        inv_l2 = lengthscale.pow(-2)
+        decay = exp(-_SQRT5 * t)
+        inv_l2 = lengthscale**-2
         phi = (1.0 + _SQRT5 * t + (5.0 / 3.0) * t * t) * decay
         c1 = -(5.0 / 3.0) * inv_l2 * (1.0 + _SQRT5 * t) * decay
         c2 = (25.0 / 3.0) * inv_l2 * inv_l2 * decay

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from torch import Tensor
-
-from alforge.models.gdml.gdml_kernel import GDMLKernel
+from alforge.models.gdml.gdml_kernel import ArrayT, GDMLKernel, exp
 
 __all__ = ["RBFGDMLKernel"]
 
@@ -27,8 +25,8 @@ class RBFGDMLKernel(GDMLKernel):
 
     name: ClassVar[str] = "rbf"
 
-    def radial(self, r: Tensor, lengthscale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def radial(self, r: ArrayT, lengthscale: ArrayT | float) -> tuple[ArrayT, ArrayT, ArrayT]:
         """``φ``, ``c₁``, ``c₂`` of the RBF profile (see the class docstring)."""
-        inv_l2 = lengthscale.pow(-2)
-        phi = (-0.5 * r * r * inv_l2).exp()
+        inv_l2 = lengthscale**-2
+        phi = exp(-0.5 * r * r * inv_l2)
         return phi, -inv_l2 * phi, inv_l2 * inv_l2 * phi

@@ -22,6 +22,6 @@ class LocalPotentialCalculator(PotentialCalculator):
     ``free_energy``, ``forces`` (N, 3), ``energy_std`` (eV), ``forces_std`` (N,) in eV/Å.
     """
 
-    def _predict(self, atoms: Atoms) -> Prediction:
+    def _predict(self, atoms: Atoms, *, with_std: bool) -> Prediction:
         frame = Atoms(atoms.numbers, finite_positions(atoms), cell=atoms.cell, pbc=atoms.pbc)
-        return self.model.predict_each([frame], with_std=self.uncertainty)[0]  # type: ignore[attr-defined]
+        return self.model.predict_each([frame], with_std=with_std)[0]  # type: ignore[attr-defined]

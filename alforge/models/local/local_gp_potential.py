@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import torch
@@ -407,7 +407,7 @@ class LocalGPPotential(Potential):
         parts = self.predict_each([Atoms(numbers, p) for p in positions], with_std=with_std)
         return Prediction.concatenate(parts)
 
-    def calculator(self, *, uncertainty: bool = True) -> LocalPotentialCalculator:
+    def calculator(self, *, uncertainty: bool | Literal["on_request"] = True) -> LocalPotentialCalculator:
         """An ASE calculator for structures of any size (cell and pbc honoured); ``uncertainty=False``
         predicts energy and forces only."""
         self._require_solution()
