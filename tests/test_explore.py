@@ -131,6 +131,61 @@ def test_with_patience_the_walker_rewinds_only_after_that_many_checks_beyond_the
     assert len([f for f in patient.frames if f.origin == "beyond"]) >= patient.rewinds
 
 
+def test_patience_counts_steps_when_the_walker_checks_every_few_steps() -> None:
+    """``rewind_after`` is MD steps: checking every 5th step, 10 steps out there are 2 checks."""
+    start = molecule("H2O")
+    settings = WalkerSettings(
+        temperature_K=600, steps=600, threshold_eV_per_A=0.02, upper_eV_per_A=0.05, sampled_frames=0, seed=4,
+        max_candidates=1000, rewind_after=10, check_interval=5,
+    )
+    result = Walker(EMTWithStd(start.positions), settings).run(start)
+    lost = result.uncertainties_eV_per_A >= 0.05
+    assert len(lost) == 120
+    assert result.rewinds > 0
+    runs, current = 0, 0
+    for out in lost:
+        current = current + 1 if out else 0
+        if current == 2:
+            runs, current = runs + 1, 0
+    assert runs == result.rewinds
+
+
+def test_a_walker_checking_every_few_steps_asks_the_gp_for_its_uncertainty_only_there() -> None:
+    """On a real GP with ``uncertainty="on_request"``: the std is computed at the checks alone, and
+    the walk is the one a calculator computing it at every step gives."""
+    from ase import Atoms
+
+    from alforge.data import labelled
+    from alforge.models import GPPotential
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(12):
+        atoms = Atoms(molecule("H2O").numbers, molecule("H2O").positions + rng.normal(scale=0.05, size=(3, 3)))
+        atoms.calc = EMT()
+        frames.append(labelled(atoms, atoms.get_potential_energy(), atoms.get_forces()))
+    model = GPPotential("matern52", max_iterations=5)
+    model.fit(frames)
+    asked = []
+    predict = model.predict_positions
+
+    def counting(positions, *, with_std=True):  # a spy on the real model, not a fake
+        asked.append(with_std)
+        return predict(positions, with_std=with_std)
+
+    settings = WalkerSettings(temperature_K=300, steps=60, threshold_eV_per_A=10.0, check_interval=5, seed=3)
+    model.predict_positions = counting  # type: ignore[method-assign]
+    lazy = Walker(model.calculator(uncertainty="on_request"), settings).run(frames[0])
+    assert asked.count(True) == 12  # one per check
+    assert asked.count(False) == 61  # one per MD step (and the first forces)
+    asked.clear()
+    eager = Walker(model.calculator(), settings).run(frames[0])
+    assert asked.count(True) == 61
+    assert asked.count(False) == 0
+    np.testing.assert_allclose(lazy.uncertainties_eV_per_A, eager.uncertainties_eV_per_A, rtol=1e-6)
+    np.testing.assert_allclose(lazy.end.positions, eager.end.positions, atol=1e-8)
+
+
 def test_a_walker_outside_a_campaign_rewinds_as_a_campaign_walker_does() -> None:
     """The notebook default and the campaign spec's default patience beyond the window agree."""
     from dataclasses import fields

@@ -59,7 +59,9 @@ def explore_step(db: Database, campaign_id: int, generation_id: int, model_id: i
         max_candidates=e.max_candidates,
         seed=int.from_bytes(hashlib.sha256(f"{ctx.spec.seed}:{index}:{walker}".encode()).digest()[:4], "little"),
     )
-    result = Walker(model.calculator(), settings).run(start, velocities)
+    # the uncertainty costs a GP several MD steps: only at the checks, unless every step is one
+    calculator = model.calculator(uncertainty=True if settings.check_interval == 1 else "on_request")
+    result = Walker(calculator, settings).run(start, velocities)
     with db.session() as session:
         return store.record_walker(
             session,

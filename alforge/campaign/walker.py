@@ -3,19 +3,21 @@
 A :class:`Walker` runs molecular dynamics (ASE Langevin, Berendsen or velocity Verlet) on any ASE
 calculator whose results include ``forces_std`` (eV/Å per atom). Every ``check_interval`` steps it
 reads the frame's uncertainty, the largest per-atom force std ``m``, and sorts the frame into the
-trust window of DP-GEN (dpgen2's exploration reports):
+trust window of DP-GEN (dpgen2's exploration reports). Reading it costs a GP 5–20 times the MD step
+itself, so a walker that checks every few steps should run on a calculator that computes it only
+when asked (``model.calculator(uncertainty="on_request")``, as the campaign's walkers do):
 
 - ``m ≤ threshold``: confident; the steps since the last check count as confident time;
 - ``threshold < m < upper``: uncertain, a labelling candidate. Each excursion above the threshold
   contributes its most uncertain frame, so the candidates are spread along the trajectory;
 - ``m ≥ upper``: beyond the trust window, where the model is lost and its forces mean nothing.
   The first frame of each such excursion is kept as a last-resort candidate. After
-  ``rewind_after`` consecutive checks out there (default 25) the walker *rewinds*: it returns to
+  ``rewind_after`` steps out there (default 25, counted at checks) the walker *rewinds*: it returns to
   its last confident frame with fresh Maxwell–Boltzmann velocities and goes on spending its
   budget; with ``rewind_after=0`` it runs on, as DP-GEN's do. Rewinding at once (1) keeps the MD
   where the model is already good, and with it the held-out frames: the verdict then understated
   the error on an independent trajectory 2–3× (water, ethanol at 500 K). Never rewinding lets a
-  lost model wander off and overstate. 25 checks let brief excursions into the ensemble's tails
+  lost model wander off and overstate. 25 steps let brief excursions into the ensemble's tails
   run on and still bring back a walker that is lost (measured; see the README).
 
 An uncertain frame never ends a walker (the first design stopped at the first one, which kept
@@ -81,12 +83,12 @@ class WalkerSettings:
         Top of the trust window: frames at or above it are kept only as last-resort candidates.
         ``None``: no ceiling.
     rewind_after
-        After how many consecutive checks beyond the window the walker goes back to its last
-        confident frame; 1: at once; 0: never.
+        After how many steps beyond the window (consecutive checks × ``check_interval``) the
+        walker goes back to its last confident frame; 1: at once; 0: never.
     timestep_fs, thermostat, friction_per_fs
         Integrator settings (``langevin``, ``berendsen`` or ``nve``).
     check_interval
-        Read the uncertainty every this many steps.
+        Read the uncertainty every this many steps (see the module docstring for the calculator).
     min_distance_A, max_force_eV_per_A
         Physical guards: end the walker when atoms come closer or a force grows larger.
     sampled_frames
@@ -245,7 +247,7 @@ class Walker:
         beyond: list[ExploredFrame] = []
         peak: ExploredFrame | None = None  # the most uncertain frame of the excursion under way
         stop_reason, steps_done, confident_steps, rewinds = "budget", 0, 0, 0
-        out_for = 0  # consecutive checks beyond the window
+        out_for = 0  # steps beyond the window, counted at consecutive checks
         guard_frame: ExploredFrame | None = None
         for check in range(checks):
             n = min(s.check_interval, s.steps - steps_done)
@@ -275,7 +277,7 @@ class Walker:
                     peak = None
                 if out_for == 0:  # the first frame of each excursion beyond the window
                     beyond.append(ExploredFrame(_snapshot(atoms), uncertainty, steps_done, "beyond"))
-                out_for += 1
+                out_for += n
                 if s.rewind_after and out_for >= s.rewind_after:
                     rewinds += 1
                     out_for = 0
