@@ -32,7 +32,7 @@ from ase import Atoms, units
 from ase.build import bulk
 from ase.calculators.lj import LennardJones
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.velocitydistribution import thermalize_momenta
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repository root, for tests.support
@@ -63,7 +63,7 @@ def fluid(
     """``n`` labelled configurations, ``every`` Langevin steps apart after 20 × ``every`` steps of melting."""
     atoms = start.copy()
     atoms.calc = calculator
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=np.random.default_rng(0))
+    thermalize_momenta(atoms, temperature_K, rng=np.random.default_rng(0))
     dynamics = Langevin(
         atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=0.02, rng=np.random.default_rng(1)
     )

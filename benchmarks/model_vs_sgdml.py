@@ -43,7 +43,7 @@ from ase.build import molecule
 from ase.calculators.calculator import Calculator, all_changes
 from ase.io import read
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.velocitydistribution import thermalize_momenta
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _table import finish, print_table
@@ -110,7 +110,7 @@ def ethanol_trajectory(n_frames: int = 800, every: int = 4, equilibration: int =
     atoms = molecule("CH3CH2OH")
     atoms.calc = PySCFRHF()
     rng = np.random.default_rng(7)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=500, rng=rng)
+    thermalize_momenta(atoms, 500, rng=rng)
     dyn = Langevin(atoms, 1.0 * units.fs, temperature_K=500, friction=0.02 / units.fs, rng=rng)
     frames: list[Atoms] = []
     start = time.perf_counter()

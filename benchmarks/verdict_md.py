@@ -45,7 +45,7 @@ from ase import Atoms, units
 from ase.build import molecule
 from ase.constraints import FixCom
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _table import finish, print_table
@@ -60,7 +60,7 @@ def model_trajectory(calculator, temperature_K: float, steps: int, every: int, s
     atoms = molecule("H2O")
     atoms.calc = calculator
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
+    thermalize_momenta(atoms, temperature_K, rng=rng)
     Stationary(atoms, preserve_temperature=False)
     atoms.set_constraint(FixCom())
     dynamics = Langevin(atoms, 0.5 * units.fs, temperature_K=temperature_K, friction=0.02 / units.fs,

@@ -61,7 +61,7 @@ from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from ase.md.md import MolecularDynamics
 from ase.md.nvtberendsen import NVTBerendsen
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
 __all__ = ["ExploredFrame", "Walker", "WalkerResult", "WalkerSettings", "min_distance_A"]
@@ -213,7 +213,7 @@ class Walker:
         translation and rotation that put a water molecule's whole 9-dof kinetic energy into its 3
         vibrations, three times too hot, after every start and rewind.
         """
-        MaxwellBoltzmannDistribution(atoms, temperature_K=self.settings.temperature_K, rng=rng)
+        thermalize_momenta(atoms, self.settings.temperature_K, rng=rng)
         Stationary(atoms, preserve_temperature=False)
 
     def run(self, start: Atoms, velocities_A_per_fs: np.ndarray | None = None) -> WalkerResult:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from ase import Atoms, units
 from ase.calculators.calculator import PropertyNotImplementedError
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 from scipy.spatial.transform import Rotation
 
@@ -110,7 +110,7 @@ class BasePotentialTestCase:
         """VelocityVerlet (``md_steps`` of ``md_timestep_fs``): the total energy must not drift (0.1 meV/atom)."""
         atoms = Atoms(methane.train[0].numbers, methane.train[0].positions)
         atoms.calc = model.calculator()
-        MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(5))
+        thermalize_momenta(atoms, 300, rng=np.random.default_rng(5))
         Stationary(atoms)
         ZeroRotation(atoms)
         dyn = VelocityVerlet(atoms, timestep=self.md_timestep_fs * units.fs)
