@@ -12,8 +12,8 @@
 - The MD steps per walker: ``exploration.steps``, times ``validation.confirm_steps_factor`` in a
   generation that would confirm convergence (:func:`would_confirm`). A converged campaign states
   its last generation's error over that generation's MD, and on water that error is carried by
-  rare wide bends: one short stretch of MD sees too few of them to pin it (two halves of one
-  1.8-ps trajectory put the same model 2.2–4.6× apart).
+  rare frames with large errors: one short stretch of MD sees too few of them to pin it (two
+  halves of one 1.8-ps trajectory put the same model 2.2–4.6× apart; ``benchmarks/verdict_md.py``).
 - The *last* generation (:func:`is_last`: after it the label budget would leave less than the
   final verdict's reserve, :func:`verdict_reserve`, or the generation budget ends with it) is a
   verdict generation too: a campaign that stops there states its error. No model that is judged
