@@ -320,18 +320,23 @@ def block_maes(model: Any, test: list[Atoms]) -> list[float]:
 # ---- 3. campaigns ----------------------------------------------------------------------------------
 
 
-def campaign_spec(system: System, method: str, hyper: dict[str, float], target: float) -> dict[str, Any]:
+def campaign_spec(
+    system: System, method: str, hyper: dict[str, float], target: float, seed: int = 0,
+    check_interval: int | None = None,
+) -> dict[str, Any]:
     """The campaign of arm (a) (``method="uncertainty"``) or (b) (``"random"``), as a new user would run it.
 
     One start structure (the equilibrium geometry) and walkers at 500 K; the threshold is not
     given but derived from the target force MAE (the benchmark's target) and the model's own
     calibration; held-out labels are on and, like the seed structures, count against the label
     budget. Both arms are judged by the same honest verdict. Only the GP hyperparameters are
-    fixed, so that the arms differ in *which* frames they label.
+    fixed, so that the arms differ in *which* frames they label. ``seed`` and ``check_interval``
+    (``None``: the product's default) are the command line's ``--seed`` and ``--check-interval``.
     """
+    exploration = {} if check_interval is None else {"check_interval": check_interval}
     return {
         "name": f"avr-{system.key}-{method}",
-        "seed": 0,
+        "seed": seed,
         "system": {"molecule": system.molecule, "seed_structures": 4, "rattle_A": 0.05},
         "oracle": {"name": "pyscf", "method": system.method, "basis": system.basis, "wall_time_s": 300},
         "model": {"kind": "gp", "kernel": "matern52", "hyperparameters": {
@@ -340,7 +345,7 @@ def campaign_spec(system: System, method: str, hyper: dict[str, float], target: 
         }},
         "exploration": {
             "walkers": system.walkers, "temperatures_K": [TEMPERATURE_K], "timestep_fs": system.timestep_fs,
-            "steps": system.steps, "thermostat": "langevin",
+            "steps": system.steps, "thermostat": "langevin", **exploration,
         },
         "selection": {"method": method, "max_labels": system.labels_per_generation, "diversity": "fps"},
         "validation": {"labels_per_generation": system.held_out_per_generation},
@@ -434,7 +439,8 @@ def own_md_errors(
 
 
 def run_campaign(
-    system: System, method: str, hyper: dict[str, float], target: float, test: list[Atoms], url: str
+    system: System, method: str, hyper: dict[str, float], target: float, test: list[Atoms], url: str,
+    args: argparse.Namespace,
 ) -> CampaignOutcome:
     """Run arm (a) or (b) and score every generation's model on the test set."""
     from sqlalchemy import select
@@ -447,7 +453,7 @@ def run_campaign(
     from alforge.models import load_model
     from alforge.reports import stated_force_mae
 
-    spec = campaign_spec(system, method, hyper, target)
+    spec = campaign_spec(system, method, hyper, target, args.seed, args.check_interval)
     print(f"running campaign {spec['name']} ...", flush=True)
     began = time.perf_counter()
     result = Campaign(spec, database_url=url).run()
@@ -715,7 +721,7 @@ def benchmark(system: System, args: argparse.Namespace, url: str) -> dict[str, A
         print(f"{system.key}: (e) {rule} selection from the reference pool: {curve[-1][1]:.4f} eV/Å at "
               f"{curve[-1][0]} labels", flush=True)
     campaigns = {
-        method: run_campaign(system, method, hyper, target, test, url) for method in ("uncertainty", "random")
+        method: run_campaign(system, method, hyper, target, test, url, args) for method in ("uncertainty", "random")
     }
     return {
         "system": system, "meta": meta, "n_test": len(test), "level": system.level, "hyper": hyper,
@@ -838,6 +844,10 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the campaigns' database and models in this (new) folder for inspection")
     parser.add_argument("--repeats", type=int, default=None, help="random draws per size of arm (c)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the campaigns' seed (walkers' velocities and noise, draws)")
+    parser.add_argument("--check-interval", type=int, default=None,
+                        help="the campaigns' exploration.check_interval (default: the product's)")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch threads (default 1: single-structure MD is fastest so on a shared 2-core box)")
     args = parser.parse_args()
