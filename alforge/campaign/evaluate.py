@@ -42,9 +42,8 @@ def _held_out_inclusion(session: Any, generation_id: int, calcs: dict[int, int])
     frames topped up from elsewhere have none and are left out of the estimate.
     """
     rows = session.execute(
-        select(Candidate.id, Candidate.uncertainty_eV_per_A, Candidate.selected_as)
-        .where(Candidate.generation_id == generation_id, Candidate.origin == "sampled")
-        .order_by(Candidate.id)
+        store.generation_candidates(generation_id, Candidate.id, Candidate.uncertainty_eV_per_A, Candidate.selected_as)
+        .where(Candidate.origin == "sampled")
     ).all()
     stds = [np.inf if u is None else u for _, u, _ in rows]
     drawn = [i for i, (_, _, selected_as) in enumerate(rows) if selected_as == "held-out"]
@@ -111,7 +110,7 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
         recent_ids = campaign_calculation_ids(session, campaign_id, split="validation", since_index=window_start)
         own_ids = set(campaign_calculation_ids(session, campaign_id, split="validation", since_index=index))
         train_ids = campaign_calculation_ids(session, campaign_id, split="train")
-        runs = list(session.scalars(select(MDRun).where(MDRun.generation_id == generation_id)))
+        runs = list(session.scalars(select(MDRun).where(MDRun.generation_id == generation_id).order_by(MDRun.walker)))
         generation_calcs = store.generation_calculations(session, generation_id, ctx.level)
         counts = store.calculation_counts(session, list(generation_calcs.values()))
         frames = labelled_frames(session, recent_ids) if recent_ids and model_id is not None else []

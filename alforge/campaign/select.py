@@ -139,11 +139,7 @@ def select_step(db: Database, campaign_id: int, generation_id: int, model_id: in
             select(Candidate.id).where(Candidate.generation_id == generation_id, Candidate.selected.is_(True)).limit(1)
         )
         if already is None and plan is not None:
-            candidates = list(
-                session.scalars(
-                    select(Candidate).where(Candidate.generation_id == generation_id).order_by(Candidate.id)
-                )
-            )
+            candidates = list(session.scalars(store.generation_candidates(generation_id)))
             n_held_out, k = plan.held_out_budget, plan.label_budget
             rng = np.random.default_rng([ctx.spec.seed, generation.index])
             origins = [c.origin or "" for c in candidates]

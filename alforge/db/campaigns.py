@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from alforge.db.calculations import ensure_calculations
@@ -35,6 +35,7 @@ __all__ = [
     "calculation_counts",
     "campaign_by_name",
     "generation_calculations",
+    "generation_candidates",
     "last_walker_run",
     "latest_model",
     "mark_selected",
@@ -230,12 +231,27 @@ def start_structure_ids(session: Session, campaign_id: int) -> list[int]:
     ))
 
 
+def generation_candidates(generation_id: int, *columns: Any) -> Select[Any]:
+    """A generation's candidates (or ``columns`` of them) in an order that does not depend on timing.
+
+    Walkers run in parallel and store their frames as they finish, so candidate ids follow the
+    order in which they happened to finish. Ordered by walker, then by id (each walker's frames in
+    the order it kept them; seed candidates, which no walker made, first), the draws and the
+    calculation ids made from this list are the same in every run of a campaign at one seed.
+    """
+    return (
+        select(*(columns or (Candidate,)))
+        .outerjoin(MDRun, MDRun.id == Candidate.md_run_id)
+        .where(Candidate.generation_id == generation_id)
+        .order_by(MDRun.walker.asc().nulls_first(), Candidate.id)
+    )
+
+
 def generation_calculations(session: Session, generation_id: int, level: LevelOfTheory) -> dict[int, int]:
-    """Ensure a calculation row for every selected candidate; map candidate id → calculation id."""
+    """Ensure a calculation row for every selected candidate, in :func:`generation_candidates` order;
+    map candidate id → calculation id."""
     rows = session.execute(
-        select(Candidate.id, Candidate.structure_id).where(
-            Candidate.generation_id == generation_id, Candidate.selected.is_(True)
-        )
+        generation_candidates(generation_id, Candidate.id, Candidate.structure_id).where(Candidate.selected.is_(True))
     ).all()
     mapping = ensure_calculations(session, [sid for _, sid in rows], level)
     return {cid: mapping[sid] for cid, sid in rows}

@@ -105,3 +105,33 @@ def test_unlabelled_calculations_are_not_labels(db: Database) -> None:
         calc_id = ensure_calculations(session, sids, LEVEL)[sids[0]]
     with pytest.raises(DataError, match="status 'pending'"), db.session() as session:
         labelled_frames(session, [calc_id])
+
+
+def test_a_generations_candidates_and_calculations_follow_the_walkers_not_who_finished_first(db: Database) -> None:
+    """Walkers finish in any order; the order the draws read (and calculation ids) is by walker."""
+    from alforge.db import Candidate, campaigns
+
+    frames = random_frames(7, seed=3)
+    with db.session() as session:
+        campaign = campaigns.open_campaign(session, "order", {"name": "order"}, LEVEL)
+        generation = campaigns.open_generation(session, campaign.id, {})
+        seeded = campaigns.add_candidates(session, generation.id, frames[:1], [None], ["seed"])
+        kept = {}
+        for walker in (2, 0, 1):  # as the threads happened to finish
+            kept[walker] = [frames[1 + 2 * walker], frames[2 + 2 * walker]]
+            campaigns.record_walker(
+                session, generation.id, walker, temperature_K=300.0, start_structure_id=None, steps_done=10,
+                stop_reason="budget", max_uncertainty_eV_per_A=0.1, wall_time_s=1.0, uncertainties=np.ones(4),
+                frames=[(atoms, 0.1, "sampled") for atoms in kept[walker]],
+            )
+        ordered = list(session.scalars(campaigns.generation_candidates(generation.id)))
+        by_walker = [seeded[0], *campaigns.add_candidates(
+            session, generation.id, [a for w in (0, 1, 2) for a in kept[w]], [0.1] * 6, ["sampled"] * 6)]
+        assert [c.id for c in ordered] == by_walker
+        assert by_walker != sorted(by_walker)  # ... which is not the order they were stored in
+        for candidate in ordered:
+            candidate.selected = True
+        calculations = campaigns.generation_calculations(session, generation.id, LEVEL)
+    assert [calculations[c] for c in by_walker] == sorted(calculations.values())
+    with db.session(readonly=True) as session:
+        assert session.scalar(select(func.count()).select_from(Candidate)) == 7

@@ -186,6 +186,42 @@ def test_a_molecule_with_torsions_is_seeded_and_explored_from_its_conformers(e2e
         np.testing.assert_allclose(atoms.positions, conformers[walker].positions, atol=1e-9)
 
 
+def _labels_by_generation(db: Database) -> list[tuple[int, str, bytes, float | None]]:
+    """Every label of a campaign: generation, split, positions (bytes) and energy, in a canonical order."""
+    with db.session(readonly=True) as session:
+        rows = session.execute(
+            select(Generation.index, Candidate.split, Calculation.structure_id, Calculation.energy_eV)
+            .join(Candidate, Candidate.generation_id == Generation.id)
+            .join(Calculation, Calculation.structure_id == Candidate.structure_id)
+            .where(Candidate.selected.is_(True))
+        ).all()
+        atoms = get_atoms(session, [structure_id for _, _, structure_id, _ in rows])
+    return sorted((index, split, a.positions.tobytes(), energy)
+                  for (index, split, _, energy), a in zip(rows, atoms, strict=True))
+
+
+def test_a_campaign_run_twice_at_one_seed_labels_the_same_structures(
+    e2e_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bit for bit, although its walkers and labels run in parallel and finish in any order.
+
+    (Before 2026-12-06 two runs parted in the first MD generation: the draws read the frames in
+    the order the walkers happened to finish, and each SCF started from the orbitals of whichever
+    label had finished before it.)
+    """
+    spec = water_spec("water-twice", exploration={"walkers": 4, "temperatures_K": [300.0, 500.0], "steps": 60},
+                      stopping={"max_generations": 4, "max_labels": 30})
+    first = Campaign(CampaignSpec.from_dict(spec)).run()
+    other = Database(f"sqlite:///{tmp_path / 'again.db'}")
+    monkeypatch.setenv("ALFORGE_DATABASE_URL", other.url)
+    second = Campaign(CampaignSpec.from_dict(spec)).run()
+    labels = _labels_by_generation(e2e_db)
+    assert max(index for index, *_ in labels) >= 2, "the campaign ran MD generations"
+    assert _labels_by_generation(other) == labels
+    assert second["reason"] == first["reason"]
+    other.dispose()
+
+
 def test_level_of_theory_cannot_change_on_resume(e2e_db: Database) -> None:
     Campaign(CampaignSpec.from_dict(water_spec("water-level", stopping={"max_generations": 1}))).run()
     changed = water_spec("water-level", oracle={"method": "PBE"})
