@@ -131,6 +131,8 @@ class PySCFOracle(Oracle):
     reuse_guess
         Start each SCF from the converged orbitals of the nearest previous structure with the
         same atoms within 0.1 Å RMSD (saves a few cycles and the MINAO guess on trajectories).
+        The result then depends, at the SCF tolerance, on what this oracle computed before:
+        campaigns, which label in parallel, turn it off unless ``oracle.options`` asks for it.
     min_distance_A
         Structures with two atoms closer than this (Å) are refused.
 

@@ -30,6 +30,7 @@ from alforge.campaign.plan import verdict_reserve
 from alforge.db import Calculation, Candidate, Database, Generation, MDRun, WalkerStart
 from alforge.db.structures import get_atoms
 from alforge.errors import SpecError
+from tests.support.labels import labels_by_generation
 from tests.support.specs import water_spec
 
 
@@ -186,20 +187,6 @@ def test_a_molecule_with_torsions_is_seeded_and_explored_from_its_conformers(e2e
         np.testing.assert_allclose(atoms.positions, conformers[walker].positions, atol=1e-9)
 
 
-def _labels_by_generation(db: Database) -> list[tuple[int, str, bytes, float | None]]:
-    """Every label of a campaign: generation, split, positions (bytes) and energy, in a canonical order."""
-    with db.session(readonly=True) as session:
-        rows = session.execute(
-            select(Generation.index, Candidate.split, Calculation.structure_id, Calculation.energy_eV)
-            .join(Candidate, Candidate.generation_id == Generation.id)
-            .join(Calculation, Calculation.structure_id == Candidate.structure_id)
-            .where(Candidate.selected.is_(True))
-        ).all()
-        atoms = get_atoms(session, [structure_id for _, _, structure_id, _ in rows])
-    return sorted((index, split, a.positions.tobytes(), energy)
-                  for (index, split, _, energy), a in zip(rows, atoms, strict=True))
-
-
 def test_a_campaign_run_twice_at_one_seed_labels_the_same_structures(
     e2e_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -215,9 +202,9 @@ def test_a_campaign_run_twice_at_one_seed_labels_the_same_structures(
     other = Database(f"sqlite:///{tmp_path / 'again.db'}")
     monkeypatch.setenv("ALFORGE_DATABASE_URL", other.url)
     second = Campaign(CampaignSpec.from_dict(spec)).run()
-    labels = _labels_by_generation(e2e_db)
+    labels = labels_by_generation(e2e_db)
     assert max(index for index, *_ in labels) >= 2, "the campaign ran MD generations"
-    assert _labels_by_generation(other) == labels
+    assert labels_by_generation(other) == labels
     assert second["reason"] == first["reason"]
     other.dispose()
 

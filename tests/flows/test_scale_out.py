@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from alforge import Campaign, CampaignSpec
 from alforge.db import Calculation, Database
+from tests.support.labels import labels_by_generation
 
 
 def spec(name: str, **compute: Any) -> CampaignSpec:
@@ -47,17 +48,22 @@ def max_overlap(url: str) -> int:
 
 
 def test_dask_cluster_gives_the_same_labels_as_threads(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    results = {}
+    results, structures = {}, {}
     for runner in ("threads", "dask"):
         url = f"sqlite:///{tmp_path / runner}.db"
         monkeypatch.setenv("ALFORGE_DATABASE_URL", url)
-        outcome = Campaign(spec(f"scale-{runner}", task_runner=runner, dask_workers=2)).run()
+        outcome = Campaign(spec("scale", task_runner=runner, dask_workers=2)).run()
         assert outcome["state"] == "stopped", outcome
-        results[runner] = labels(url, f"scale-{runner}")
+        results[runner] = labels(url, "scale")
+        db = Database(url)
+        structures[runner] = labels_by_generation(db)
+        db.dispose()
     assert len(results["dask"]) == len(results["threads"]) > 4
     assert {level for _, level in results["dask"]} == {level for _, level in results["threads"]}
-    assert sorted(s for s, _ in results["dask"]) == sorted(s for s, _ in results["threads"])
     assert {s for s, _ in results["dask"]} == {"ok"}
+    # the walkers ran in other processes: the same structures and energies, bit for bit
+    assert max(index for index, *_ in structures["threads"]) == 1
+    assert structures["dask"] == structures["threads"]
 
 
 def test_global_oracle_limit_holds(e2e_db_url: str) -> None:

@@ -6,8 +6,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from alforge import Campaign
 from alforge.cli import app
+from alforge.db import Database
 from tests.support.crash import PHASES, crash_and_resume
+from tests.support.labels import labels_by_generation
 
 SPEC = """
 name = "crashy"
@@ -56,3 +59,12 @@ def test_kill_in_every_phase_then_resume(e2e_db_url: str, tmp_path: Path) -> Non
     assert report.duplicate_oracle_calls == 0
     check = CliRunner().invoke(app, ["db", "check"])
     assert check.exit_code == 0, check.output
+    # ... and it labelled what the same campaign labels when nothing stops it, bit for bit
+    killed = Database(e2e_db_url)
+    labels = labels_by_generation(killed)
+    killed.dispose()
+    url = f"sqlite:///{tmp_path / 'uninterrupted.db'}"
+    Campaign(spec, database_url=url).run()
+    uninterrupted = Database(url)
+    assert labels_by_generation(uninterrupted) == labels
+    uninterrupted.dispose()
