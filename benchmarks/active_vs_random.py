@@ -186,10 +186,11 @@ class OracleCalculator(Calculator):
 
 
 def oracle_langevin(
-    name: str, oracle: Any, timestep_fs: float, seed: int, temperature_K: float = TEMPERATURE_K
+    name: str | Atoms, oracle: Any, timestep_fs: float, seed: int, temperature_K: float = TEMPERATURE_K
 ) -> tuple[Atoms, Langevin]:
-    """ASE molecule ``name`` on the oracle, thermalised, and its Langevin integrator (COM fixed)."""
-    atoms = molecule(name)
+    """ASE molecule ``name`` (or a copy of a structure) on the oracle, thermalised, and its Langevin
+    integrator (COM fixed)."""
+    atoms = molecule(name) if isinstance(name, str) else Atoms(name.numbers, name.positions)
     atoms.calc = OracleCalculator(oracle)
     rng = np.random.default_rng(seed)
     thermalize_momenta(atoms, temperature_K, rng=rng)

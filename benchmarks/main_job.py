@@ -32,7 +32,10 @@ Sizes: each reference trajectory (80 frames, 990 PBE gradients) takes ~8–11 mi
 the first time (12 of them: ~1 h on two cores), then comes from the cache; each seed ~2.5 min
 (the campaign ~1.5 min, its own MD's labels ~1 min).
 
-Usage: python benchmarks/main_job.py [--frames N] [--trajectories K] [--seeds 0,1,2]
+``--spec`` judges another example the same way (``examples/water_cluster.toml``: reference MD
+from its start structure, at its temperatures, with its oracle; the cache is per campaign name).
+
+Usage: python benchmarks/main_job.py [--frames N] [--trajectories K] [--seeds 0,1,2] [--spec TOML]
 """
 
 from __future__ import annotations
@@ -59,18 +62,21 @@ WALL_TARGET_S = 180.0
 
 
 def reference_trajectory(spec, n_frames: int, temperature_K: float, seed: int = 11) -> list[Atoms]:  # type: ignore[no-untyped-def]
-    """Labelled water frames of Langevin MD at ``temperature_K`` run with the campaign's own oracle (cached)."""
-    from alforge.campaign.context import build_oracle
+    """Labelled frames of Langevin MD from the spec's first start structure at ``temperature_K``, run
+    with the campaign's own oracle (cached per campaign name, level, temperature and seed)."""
+    from alforge.campaign.context import build_oracle, start_structures
     from alforge.data import labelled, read_labelled, write_labelled
 
     level = f"{spec.oracle.method}_{spec.oracle.basis}".lower().replace("*", "s")
-    path = CACHE / f"main_job_water_{level}_{temperature_K:.0f}K_every10{'' if seed == 11 else f'_seed{seed}'}.extxyz"
+    path = CACHE / (f"main_job_{spec.name}_{level}_{temperature_K:.0f}K_every10"
+                    f"{'' if seed == 11 else f'_seed{seed}'}.extxyz")
     if path.exists():
         frames = read_labelled(path)
         if len(frames) >= n_frames:
             return frames[:n_frames]
-    atoms, dyn = oracle_langevin("H2O", build_oracle(spec), 0.5, seed=seed, temperature_K=temperature_K)
-    print(f"generating the water reference trajectory ({spec.oracle.method}/{spec.oracle.basis}, "
+    start = start_structures(spec)[0]
+    atoms, dyn = oracle_langevin(start, build_oracle(spec), 0.5, seed=seed, temperature_K=temperature_K)
+    print(f"generating the {spec.name} reference trajectory ({spec.oracle.method}/{spec.oracle.basis}, "
           f"{temperature_K:.0f} K, seed {seed}) ...", flush=True)
     began = time.perf_counter()
     dyn.run(200)
@@ -141,11 +147,13 @@ def main() -> None:
                         help="independent reference trajectories per temperature (seeds 11, 12, …)")
     parser.add_argument("--seeds", default="0,1,2",
                         help="campaign seeds, comma-separated; the example's own (0) is the `make run` campaign")
+    parser.add_argument("--spec", type=Path, default=SPEC,
+                        help="another example to judge the same way (its start structure, temperatures and oracle)")
     args = parser.parse_args()
 
     from alforge import CampaignSpec
 
-    spec = CampaignSpec.from_toml(SPEC)
+    spec = CampaignSpec.from_toml(args.spec)
     references = {
         t: [f for k in range(args.trajectories) for f in reference_trajectory(spec, args.frames, t, seed=11 + k)]
         for t in walker_shares(spec)
@@ -156,7 +164,8 @@ def main() -> None:
     last = first["last"]
     temperatures = ", ".join(f"{t:.0f} K" for t in references)
     print_table(
-        f"Main job (`make run`, {SPEC.name}, seed {first['seed']}) scored on independent "
+        f"{'Main job (`make run`, ' if args.spec == SPEC else '('}{args.spec.name}, seed {first['seed']}) "
+        "scored on independent "
         f"{spec.oracle.method}/{spec.oracle.basis} trajectories at its walkers' temperatures ({temperatures}; "
         f"{args.trajectories} × {args.frames} frames each)",
         ["quantity", "value"],
