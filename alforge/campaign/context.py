@@ -63,7 +63,7 @@ def build_oracle(spec: CampaignSpec) -> Any:
             # Labels run in parallel: the nearest earlier orbitals as the SCF guess would depend on
             # which calculation finished first, and a label would differ at the SCF tolerance
             # (forces by ~1e-5 eV/Å) from run to run, enough for the MD to part. The atomic guess
-            # keeps a campaign reproducible at its seed for 2-13 % more oracle time
+            # keeps a campaign reproducible at its seed for 2-15 % more oracle time
             # (`oracle.options.reuse_guess = true` buys it back).
             "reuse_guess": False, **o.options,
         }
