@@ -3,8 +3,8 @@
 For ethanol and water at one cheap level of theory (PySCF HF/STO-3G) this script
 
 1. takes a *reference*: independent ab initio Langevin trajectories at 500 K (seeds 7, 8, …),
-   cached in ``benchmarks/.cache/``, generated here with the ``PySCFOracle`` the campaigns use as
-   the ASE calculator, so the labels are the campaigns' level of theory. Ethanol: four of 1 fs
+   kept in git in ``benchmarks/reference/`` (see its README) and generated here when missing, with
+   the ``PySCFOracle`` the campaigns use as the ASE calculator, so the labels are the campaigns' level of theory. Ethanol: four of 1 fs
    steps, every 4th of 1,800 kept, 400 frames (1.6 ps; 7–13 min on one core) each. Water: twelve
    of 0.5 fs steps, every 6th of 3,800 kept, 600 frames (1.8 ps; ~2 min) each. A seeded random half
    of all frames is the test set, the other half the pool of arm (c). Until 2026-11-29 the
@@ -98,7 +98,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _table import finish, print_table
 
 HERE = Path(__file__).resolve().parent
-CACHE = HERE / ".cache"
+CACHE = HERE / ".cache"  # derived data (hyperparameters), not in git
+REFERENCE = HERE / "reference"  # the ab initio reference trajectories, in git
 OUT = HERE / "out"
 TEMPERATURE_K = 500.0
 TARGET_FACTOR = 1.5
@@ -223,13 +224,13 @@ def reference_segment(system: System, k: int) -> tuple[list[Atoms], dict[str, An
     from alforge.data import labelled, read_labelled, write_labelled
     from alforge.oracles import PySCFOracle
 
-    path = CACHE / f"{system.cache_stem}{'' if k == 0 else f'_seed{7 + k}'}.extxyz"
+    path = REFERENCE / f"{system.cache_stem}{'' if k == 0 else f'_seed{7 + k}'}.extxyz"
     meta_path = path.with_suffix(".json")
     if path.exists() and meta_path.exists():
         frames = read_labelled(path)
         if len(frames) >= system.frames:
             return frames[: system.frames], json.loads(meta_path.read_text())
-    CACHE.mkdir(parents=True, exist_ok=True)
+    REFERENCE.mkdir(parents=True, exist_ok=True)
     oracle = PySCFOracle(method=system.method, basis=system.basis, wall_time_s=300)
     oracle.warm_up(1)
     atoms, dyn = oracle_langevin(system.molecule, oracle, system.timestep_fs, seed=7 + k)

@@ -4,8 +4,8 @@ The verdict (``alforge/campaign/calibration.py``) draws its held-out frames amon
 walkers kept, the uncertain ones more often, and states the larger of ``Σ(e/π) / Σ(m/π) · mean m``
 and ``Σ(e/π) / Σ(m²/π) · mean m²`` over every MD check of the same model (``m`` the largest
 per-atom force std, ``π`` each frame's inclusion probability). This script measures that choice
-offline, on the reference trajectories of ``active_vs_random.py`` (cached in
-``benchmarks/.cache/``; that script generates them, ~30 min the first time):
+offline, on the reference trajectories of ``active_vs_random.py`` (in ``benchmarks/reference/``;
+that script generates them when missing, ~30 min):
 
 for GPs fitted on ``n`` random frames of the trajectory's pool half (fixed hyperparameters), the
 test half plays the MD population. 3,000 times, the walkers keep 64 of its frames (8 walkers × 8,

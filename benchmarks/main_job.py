@@ -5,8 +5,8 @@ temporary ``ALFORGE_HOME``, Prefect's ephemeral API) and scores the model the ca
 with on independent reference trajectories at the same level of theory and at the walkers'
 temperatures (300 and 600 K in the example): six ab initio Langevin MD runs of water per
 temperature (seeds 11–16) with the campaign's own oracle as the ASE calculator (0.5 fs steps, 200
-equilibration steps, then every 10th step kept, 80 frames: 0.4 ps each; cached in
-``benchmarks/.cache/``). The independent error is the mean over temperatures weighted by the
+equilibration steps, then every 10th step kept, 80 frames: 0.4 ps each; kept in git in
+``benchmarks/reference/``, generated when missing). The independent error is the mean over temperatures weighted by the
 share of walkers at each, as the campaign's MD is. (Until 2026-12-05 the reference was one 0.4-ps
 trajectory at 500 K, which the 300/600 K campaign did not sample and which was too short for
 water's rare large errors; then three per temperature, which put the same final model at
@@ -56,7 +56,7 @@ from active_vs_random import oracle_langevin, own_md_errors
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE.parent / "examples" / "water.toml"
-CACHE = HERE / ".cache"
+REFERENCE = HERE / "reference"  # the ab initio reference trajectories, in git
 HONESTY_RANGE = (0.67, 1.5)
 WALL_TARGET_S = 180.0
 
@@ -68,7 +68,7 @@ def reference_trajectory(spec, n_frames: int, temperature_K: float, seed: int = 
     from alforge.data import labelled, read_labelled, write_labelled
 
     level = f"{spec.oracle.method}_{spec.oracle.basis}".lower().replace("*", "s")
-    path = CACHE / (f"main_job_{spec.name}_{level}_{temperature_K:.0f}K_every10"
+    path = REFERENCE / (f"main_job_{spec.name}_{level}_{temperature_K:.0f}K_every10"
                     f"{'' if seed == 11 else f'_seed{seed}'}.extxyz")
     if path.exists():
         frames = read_labelled(path)
@@ -87,7 +87,7 @@ def reference_trajectory(spec, n_frames: int, temperature_K: float, seed: int = 
         frames.append(labelled(Atoms(atoms.numbers, atoms.positions), atoms.get_potential_energy(), forces))
         if len(frames) % 20 == 0:
             print(f"  {len(frames)}/{n_frames} frames, {time.perf_counter() - began:.0f} s", flush=True)
-    CACHE.mkdir(parents=True, exist_ok=True)
+    REFERENCE.mkdir(parents=True, exist_ok=True)
     scratch = path.with_suffix(".partial.extxyz")
     write_labelled(scratch, frames)
     scratch.replace(path)

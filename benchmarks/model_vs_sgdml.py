@@ -1,8 +1,8 @@
 """Benchmark (issues 4 and 15): alforge's GP and committee against sGDML on ethanol (RHF/STO-3G, 500 K).
 
 MD17 ethanol cannot be downloaded on this machine (no internet beyond package registries), so the
-data are a PySCF-labelled trajectory instead: the script generates (once, cached in
-``benchmarks/.cache/``, about 3,400 RHF/STO-3G gradients, ~10 min on two cores) an ab initio
+data are a PySCF-labelled trajectory instead: the script generates (once, kept in git in
+``benchmarks/reference/``, about 3,400 RHF/STO-3G gradients, ~10 min on two cores) an ab initio
 Langevin trajectory of ethanol at 500 K (1 fs steps, 200 steps of equilibration, every 4th step
 kept, 800 frames), fits alforge's GP, alforge's committee and sGDML on the same training
 structures, and scores them on the same 500 held-out structures. sGDML chooses its σ on 100
@@ -51,8 +51,8 @@ from _table import finish, print_table
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-CACHE = Path(__file__).resolve().parent / ".cache"
-TRAJECTORY = CACHE / "ethanol_rhf_sto3g_500K.extxyz"
+REFERENCE = Path(__file__).resolve().parent / "reference"  # the ab initio reference trajectory, in git
+TRAJECTORY = REFERENCE / "ethanol_rhf_sto3g_500K.extxyz"
 SPEARMAN_TARGET = 0.5
 FIT_TARGET = 1.0  # × sGDML's fit with σ search
 WARM_TARGET = 2.0  # × sGDML's fit at fixed σ
@@ -106,7 +106,7 @@ def ethanol_trajectory(n_frames: int = 800, every: int = 4, equilibration: int =
     from alforge.data import labelled, write_labelled
 
     lib.num_threads(1)
-    CACHE.mkdir(parents=True, exist_ok=True)
+    REFERENCE.mkdir(parents=True, exist_ok=True)
     atoms = molecule("CH3CH2OH")
     atoms.calc = PySCFRHF()
     rng = np.random.default_rng(7)
