@@ -7,8 +7,8 @@ For ethanol and water at one cheap level of theory (PySCF HF/STO-3G) this script
    the ``PySCFOracle`` the campaigns use as the ASE calculator, so the labels are the campaigns'
    level of theory. Ethanol: four of 1 fs steps, every 4th of 1,800 kept, 400 frames (1.6 ps;
    7–13 min on one core) each. Water: twelve of 0.5 fs steps, every 6th of 3,800 kept, 600 frames
-   (1.8 ps; ~2 min) each. A seeded random half
-   of all frames is the test set, the other half the pool of arm (c). Until 2026-11-29 the
+   (1.8 ps; ~2 min) each. A seeded random half of all frames is the test set, the other half the
+   pool of arm (c). Until 2026-11-29 the
    reference was the first trajectory alone; the same final models then scored 1.5× (ethanol) and
    2.2–4.6× (water) apart on its two halves: water's error is dominated by rare wide-angle bends
    (HOH > 108°, 8 % of the first half, 1.7 % of the second), so one trajectory could not tell an

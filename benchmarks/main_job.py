@@ -6,11 +6,11 @@ with on independent reference trajectories at the same level of theory and at th
 temperatures (300 and 600 K in the example): six ab initio Langevin MD runs of water per
 temperature (seeds 11–16) with the campaign's own oracle as the ASE calculator (0.5 fs steps, 200
 equilibration steps, then every 10th step kept, 80 frames: 0.4 ps each; kept in git in
-``benchmarks/reference/``, generated when missing). The independent error is the mean over temperatures weighted by the
-share of walkers at each, as the campaign's MD is. (Until 2026-12-05 the reference was one 0.4-ps
-trajectory at 500 K, which the 300/600 K campaign did not sample and which was too short for
-water's rare large errors; then three per temperature, which put the same final model at
-0.0066 eV/Å against 0.0069 with six.)
+``benchmarks/reference/``, generated when missing). The independent error is the mean over
+temperatures weighted by the share of walkers at each, as the campaign's MD is. (Until
+2026-12-05 the reference was one 0.4-ps trajectory at 500 K, which the 300/600 K campaign did not
+sample and which was too short for water's rare large errors; then three per temperature, which
+put the same final model at 0.0066 eV/Å against 0.0069 with six.)
 
 The campaign runs at several seeds (``--seeds``, default 0, 1, 2; 0 is the example's own, the
 ``make run`` campaign): a seed sets the walkers' velocities and Langevin noise and the draws, and
@@ -69,7 +69,7 @@ def reference_trajectory(spec, n_frames: int, temperature_K: float, seed: int = 
 
     level = f"{spec.oracle.method}_{spec.oracle.basis}".lower().replace("*", "s")
     path = REFERENCE / (f"main_job_{spec.name}_{level}_{temperature_K:.0f}K_every10"
-                    f"{'' if seed == 11 else f'_seed{seed}'}.extxyz")
+                        f"{'' if seed == 11 else f'_seed{seed}'}.extxyz")
     if path.exists():
         frames = read_labelled(path)
         if len(frames) >= n_frames:
