@@ -62,12 +62,12 @@ Targets (exit 1 if missed):
   walkers do by default) or only every 5th step (``exploration.check_interval = 5``), is reported
   beside it.
 
-Sizes: the default run takes 13–20 min on two cores with the references cached (1,180 s on
+Sizes: the default run takes 13–20 min on two cores with the references in place (1,180 s on
 2026-11-30, 766 s on 2026-12-05; 964–1,151 s since the final generation's own MD is labelled,
-by arithmetic about 2 min of it: 512 ethanol frames at 0.2 s on two workers per arm); building
-the references the first time adds ~35 min of one core
-for ethanol and ~25 for water (``--generate-only --only ethanol`` and ``--only water`` can run
-side by side);
+by arithmetic about 2 min of it: 512 ethanol frames at 0.2 s on two workers per arm); rebuilding
+a missing reference adds 7.3 min of one core per ethanol trajectory and 1.4–1.7 min per water
+trajectory (29 and 18 min in all, 2026-12-06; ``--generate-only --only ethanol`` and ``--only
+water`` can run side by side);
 ``--quick`` (200-frame trajectories, ≤ 40 labels, 4 walkers × 100 steps, 1 draw) takes ~4 min
 and says little.
 
@@ -207,8 +207,8 @@ def oracle_langevin(
 
 def reference_trajectory(system: System) -> tuple[list[Atoms], dict[str, Any]]:
     """Labelled frames of ``system.segments`` independent PySCF Langevin trajectories at 500 K (each
-    cached), concatenated; ``info["block"]`` numbers the contiguous stretches of time that
-    :func:`block_maes` scores apart, and the metadata are the first segment's with totals."""
+    kept in ``REFERENCE``), concatenated; ``info["block"]`` numbers the contiguous stretches of time
+    that :func:`block_maes` scores apart, and the metadata are the first segment's with totals."""
     parts = [reference_segment(system, k) for k in range(system.segments)]
     frames = [frame for part, _ in parts for frame in part]
     for k, (part, _) in enumerate(parts):
@@ -221,7 +221,8 @@ def reference_trajectory(system: System) -> tuple[list[Atoms], dict[str, Any]]:
 
 
 def reference_segment(system: System, k: int) -> tuple[list[Atoms], dict[str, Any]]:
-    """Segment ``k`` of the reference (seed ``7 + k``): labelled frames and the run's metadata, cached."""
+    """Segment ``k`` of the reference (seed ``7 + k``): labelled frames and the run's metadata (kept in
+    ``REFERENCE``)."""
     from alforge.data import labelled, read_labelled, write_labelled
     from alforge.oracles import PySCFOracle
 
@@ -842,7 +843,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200-frame trajectories, ≤ 40 labels, short walkers")
     parser.add_argument("--only", choices=sorted(SYSTEMS), help="one molecule only")
-    parser.add_argument("--generate-only", action="store_true", help="only build the cached trajectories")
+    parser.add_argument("--generate-only", action="store_true", help="only build the missing reference trajectories")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the campaigns' database and models in this (new) folder for inspection")
     parser.add_argument("--repeats", type=int, default=None, help="random draws per size of arm (c)")

@@ -21,7 +21,7 @@ dangerous side: a model better than it is) less often than the held-out mean alo
 large an error (above 1.5) is shown, not a target: it delays convergence, it never misleads.
 
 Usage: python benchmarks/error_estimate.py [--only ethanol|water] [--draws 3000]
-(~4 min on two cores with the trajectories cached).
+(~4 min on two cores with the trajectories in place).
 """
 
 from __future__ import annotations

@@ -52,18 +52,17 @@ from ase import Atoms
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _table import finish, print_table
-from active_vs_random import oracle_langevin, own_md_errors
+from active_vs_random import REFERENCE, oracle_langevin, own_md_errors
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE.parent / "examples" / "water.toml"
-REFERENCE = HERE / "reference"  # the ab initio reference trajectories, in git
 HONESTY_RANGE = (0.67, 1.5)
 WALL_TARGET_S = 180.0
 
 
 def reference_trajectory(spec, n_frames: int, temperature_K: float, seed: int = 11) -> list[Atoms]:  # type: ignore[no-untyped-def]
     """Labelled frames of Langevin MD from the spec's first start structure at ``temperature_K``, run
-    with the campaign's own oracle (cached per campaign name, level, temperature and seed)."""
+    with the campaign's own oracle (kept in ``REFERENCE`` per campaign name, level, temperature and seed)."""
     from alforge.campaign.context import build_oracle, start_structures
     from alforge.data import labelled, read_labelled, write_labelled
 

@@ -96,7 +96,7 @@ class PySCFRHF(Calculator):
 
 
 def ethanol_trajectory(n_frames: int = 800, every: int = 4, equilibration: int = 200) -> list[Atoms]:
-    """Labelled ethanol frames from RHF/STO-3G Langevin MD at 500 K (1 fs steps), cached."""
+    """Labelled ethanol frames from RHF/STO-3G Langevin MD at 500 K (1 fs steps), kept in ``REFERENCE``."""
     if TRAJECTORY.exists():
         frames = read(TRAJECTORY, index=":")
         if len(frames) >= n_frames:
@@ -334,12 +334,12 @@ def table_row(name: str, r: dict, sgdml: dict) -> tuple[object, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--generate-only", action="store_true", help="only build the cached trajectory")
+    parser.add_argument("--generate-only", action="store_true", help="only build the reference trajectory if missing")
     parser.add_argument("--quick", action="store_true", help="50 and 100 training structures, 4 sGDML σ values")
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help="training set sizes (default 100 200)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--sigmas", type=int, nargs="+", default=None, help="sGDML σ grid (default 2 5 10 … 90)")
-    parser.add_argument("--data", type=Path, default=None, help="labelled extxyz instead of the cached trajectory")
+    parser.add_argument("--data", type=Path, default=None, help="labelled extxyz instead of the reference trajectory")
     parser.add_argument("--no-committee", action="store_true", help="skip the committee rows")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([50, 100] if args.quick else [100, 200])
