@@ -168,7 +168,7 @@ def launch(
 def _progress_loop(name: str, spec: CampaignSpec, console: Console, stop: threading.Event) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from alforge.reports import campaign_status
+    from alforge.reports import campaign_status, stated_text
 
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
@@ -186,8 +186,8 @@ def _progress_loop(name: str, spec: CampaignSpec, console: Console, stop: thread
             c = report[0]
             done = [g for g in c["generations"] if g["state"] == "complete"]
             last = done[-1]["metrics"] if done else {}
-            mae = last.get("force_mae_eV_per_A")
-            info = f"held-out force MAE {mae:.3g} eV/Å" if isinstance(mae, float) else ""
+            stated = stated_text(last)
+            info = "" if stated == "-" else f"force MAE {stated} eV/Å"
             progress.update(generations, completed=len(done), info=info)
             progress.update(labels, completed=c["labels"], info=f"quarantined {c['quarantined']}")
 

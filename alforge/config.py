@@ -230,6 +230,12 @@ class StoppingSpec(_Section):
         default=2, ge=1, le=10, description="the criterion must hold in this many consecutive generations"
     )
     max_quarantine_fraction: float = Field(default=0.5, gt=0, le=1)
+    converge_on: Literal["estimate", "upper"] = Field(
+        default="estimate",
+        description="which force error must be within the target: the estimate the verdict states, or the "
+        "upper end of its 90 % bootstrap interval over the held-out frames ('upper': converged only when the "
+        "target holds even at that end; more labels, fewer campaigns converged on a lucky draw)",
+    )
 
 
 class ComputeSpec(_Section):

@@ -16,7 +16,7 @@ from alforge.db import Database
 from alforge.db.labels import label_counts_by_generation
 from alforge.db.read_model import CampaignNotFoundError, campaign_rows, generation_rows
 
-__all__ = ["campaign_status", "render_status"]
+__all__ = ["campaign_status", "render_status", "stated_force_mae", "stated_text"]
 
 
 def _generation_rows(session: Any, campaign: Any) -> list[dict[str, Any]]:
@@ -94,6 +94,20 @@ def stated_force_mae(metrics: dict[str, Any]) -> float | None:
     return GenerationVerdict.from_metrics(0, metrics).stated_force_mae_eV_per_A
 
 
+def stated_text(metrics: dict[str, Any]) -> str:
+    """:func:`stated_force_mae` as text, with its 90 % interval where there is one.
+
+    >>> stated_text({"estimated_force_mae_eV_per_A": 0.0312, "estimated_force_mae_interval_eV_per_A": [0.025, 0.041]})
+    '0.0312 (0.025–0.041)'
+    """
+    verdict = GenerationVerdict.from_metrics(0, metrics)
+    text = _fmt(verdict.stated_force_mae_eV_per_A)
+    if verdict.interval_eV_per_A is None:
+        return text
+    low, high = verdict.interval_eV_per_A
+    return f"{text} ({low:.3g}–{high:.3g})"
+
+
 def render_status(report: dict[str, Any], console: Console) -> None:
     """Print a status report as rich tables."""
     campaigns = report["campaigns"]
@@ -101,25 +115,26 @@ def render_status(report: dict[str, Any], console: Console) -> None:
         console.print(f"no campaigns in {report['database']}")
         return
     table = Table(title=f"campaigns in {report['database']}")
-    for column in ("name", "state", "generations", "labels", "quarantined", "force MAE (eV/Å, stated)", "message"):
+    for column in ("name", "state", "generations", "labels", "quarantined",
+                   "force MAE (eV/Å, stated; 90 % interval)", "message"):
         table.add_column(column)
     for c in campaigns:
         last = c["generations"][-1]["metrics"] if c["generations"] else {}
         table.add_row(
             c["name"], c["state"], str(len(c["generations"])), str(c["labels"]), str(c["quarantined"]),
-            _fmt(stated_force_mae(last)), c["message"] or "",
+            stated_text(last), c["message"] or "",
         )
     console.print(table)
     if len(campaigns) == 1:
         generation_table = Table(title=f"generations of {campaigns[0]['name']}")
-        for column in ("gen", "state", "labels", "quarantined", "force MAE stated", "held-out", "energy MAE",
+        for column in ("gen", "state", "labels", "quarantined", "force MAE stated (90 %)", "held-out", "energy MAE",
                        "confident", "MD ps", "decision"):
             generation_table.add_column(column)
         for g in campaigns[0]["generations"]:
             m = g["metrics"]
             generation_table.add_row(
                 str(g["index"]), g["state"], str(g["labels"]), str(g["quarantined"]),
-                _fmt(stated_force_mae(m)), _fmt(m.get("force_mae_eV_per_A")), _fmt(m.get("energy_mae_eV")),
+                stated_text(m), _fmt(m.get("force_mae_eV_per_A")), _fmt(m.get("energy_mae_eV")),
                 _fmt(m.get("confident_fraction"), 3), _fmt(m.get("simulated_ps"), 3), _short(m),
             )
         console.print(generation_table)

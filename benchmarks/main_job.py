@@ -19,10 +19,11 @@ stated 1.35–1.56× in 13 runs while seeds 1–13 stated 0.67–1.38× (ad hoc,
 
 For the first seed it prints the campaign's verdict, the final force MAE it states (the MD-wide
 estimate, else the held-out MAE), the same model's force MAE on the reference trajectories and
-their ratio (the honesty ratio), the labels, the simulated MD time and the wall time; then one row
-per seed. To tell a verdict that misjudged its own MD from MD that went elsewhere than the ab
-initio MD, it also labels up to 256 of the frames the walkers kept in each last generation and
-splits the honesty ratio into claimed / own MD and own MD / independent.
+their ratio (the honesty ratio), the stated error's 90 % interval and whether the independent error
+falls inside it, the labels, the simulated MD time and the wall time; then one row per seed. To
+tell a verdict that misjudged its own MD from MD that went elsewhere than the ab initio MD, it
+also labels up to 256 of the frames the walkers kept in each last generation and splits the
+honesty ratio into claimed / own MD and own MD / independent.
 
 Targets (exit 1 if missed), for every seed: the honesty ratio (claimed / independent force MAE)
 lies in 0.67–1.5; a campaign that says "converged" has an independent force MAE at or below its
@@ -111,6 +112,7 @@ def run_seed(spec, references: dict[float, list[Atoms]], own_md_frames: int = 25
     """Run ``spec`` as ``make run`` does, in a temporary home; score its model on ``references``."""
     from alforge import Campaign
     from alforge.campaign.context import build_oracle
+    from alforge.campaign.decide import GenerationVerdict
     from alforge.models import evaluate
     from alforge.reports import stated_force_mae
 
@@ -134,6 +136,7 @@ def run_seed(spec, references: dict[float, list[Atoms]], own_md_frames: int = 25
         "seed": spec.seed, "result": result, "last": last, "generations": len(generations), "wall_s": wall_s,
         "claimed": claimed, "independent": independent, "per_temperature": per_temperature,
         "ratio": None if claimed is None else claimed / independent,
+        "interval": GenerationVerdict.from_metrics(0, last).interval_eV_per_A,
         "own": sum(shares[t] * own_per_temperature.get(t, float("nan")) for t in shares) if own_frames else None,
         "own_per_temperature": own_per_temperature, "own_frames": own_frames,
     }
@@ -178,6 +181,7 @@ def main() -> None:
             ("same model on the independent trajectories, weighted by walkers (eV/Å)",
              f"{first['independent']:.4f} ({_per_temperature(first['per_temperature'])})"),
             ("honesty ratio (claimed / independent; target 0.67–1.5)", _fmt(first["ratio"], 2)),
+            ("90 % interval of the stated error (eV/Å): where the independent error falls", _interval(first)),
             (f"same model on its own last generation's MD ({first['own_frames']} kept frames labelled here; eV/Å)",
              f"{_fmt(first['own'])} ({_per_temperature(first['own_per_temperature'])})"),
             ("  claimed / own MD (how well the campaign measured its MD)", _split(first)[0]),
@@ -189,16 +193,22 @@ def main() -> None:
     print_table(
         f"The same campaign at {len(runs)} seeds (walker velocities, Langevin noise, draws): honesty over seeds",
         ["seed", "verdict", "labels / generations", "MD ps", "stated (eV/Å)",
-         f"independent (eV/Å; {temperatures})", "honesty (0.67–1.5)", "stated / own MD", "own MD / independent",
-         "wall (s)"],
+         f"independent (eV/Å; {temperatures})", "honesty (0.67–1.5)", "90 % interval of the stated (eV/Å)",
+         "stated / own MD", "own MD / independent", "wall (s)"],
         [
             (r["seed"], r["result"]["state"], f"{r['last'].get('labels_total')} / {r['generations']}",
              f"{r['last'].get('simulated_ps_total', 0.0):.1f}", _fmt(r["claimed"]),
              f"{r['independent']:.4f} ({' / '.join(f'{v:.4f}' for v in r['per_temperature'].values())})",
-             _fmt(r["ratio"], 2), *_split(r), f"{r['wall_s']:.0f}")
+             _fmt(r["ratio"], 2), _interval(r), *_split(r), f"{r['wall_s']:.0f}")
             for r in runs
         ],
     )
+    bounded = [r for r in runs if r["interval"] is not None]
+    print(f"The independent force MAE lies inside the stated error's 90 % interval for "
+          f"{sum(r['interval'][0] <= r['independent'] <= r['interval'][1] for r in bounded)} of {len(bounded)} "
+          f"seeds with an interval and above its upper end for "
+          f"{sum(r['independent'] > r['interval'][1] for r in bounded)} (shown, not a target: the interval "
+          "covers the held-out draw, not MD that misses part of the ensemble).")
     target = spec.stopping.target_force_mae_eV_per_A
     failures = []
     for r in runs:
@@ -220,6 +230,15 @@ def main() -> None:
 
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _interval(run: dict[str, Any]) -> str:
+    """The stated error's interval and where the independent error falls: below, inside or above it."""
+    if run["interval"] is None:
+        return "-"
+    low, high = run["interval"]
+    where = "below" if run["independent"] < low else "above" if run["independent"] > high else "inside"
+    return f"{low:.4f}–{high:.4f} ({where})"
 
 
 def _per_temperature(maes: dict[float, float]) -> str:

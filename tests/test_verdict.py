@@ -13,6 +13,7 @@ from alforge.campaign.calibration import (
     draw_held_out,
     estimate_force_mae_eV_per_A,
     expected_force_mae_eV_per_A,
+    force_mae_interval_eV_per_A,
     inclusion_probabilities,
     threshold_eV_per_A,
 )
@@ -35,6 +36,7 @@ from alforge.campaign.plan import (
 )
 from alforge.config import StoppingSpec, ValidationSpec
 from alforge.db import Generation
+from alforge.reports import stated_text
 
 STOP = StoppingSpec(target_force_mae_eV_per_A=0.1, confident_fraction=0.9, max_labels=100, max_generations=10)
 
@@ -482,3 +484,104 @@ def test_verdict_reads_the_estimate_from_stored_metrics() -> None:
                                            "confident_fraction": 0.99, "estimated_force_mae_eV_per_A": 0.04})
     assert v.stated_force_mae_eV_per_A == 0.04
     assert GenerationVerdict.from_metrics(3, {"force_mae_eV_per_A": 0.01}).stated_force_mae_eV_per_A == 0.01
+
+
+# --- the interval around the stated error -------------------------------------------------------
+
+
+def test_the_interval_holds_the_estimate_and_is_the_same_for_the_same_frames() -> None:
+    errors, stds, population = [0.01, 0.04, 0.02, 0.03, 0.05], [0.1, 0.2, 0.1, 0.2, 0.3], [0.1, 0.2, 0.15]
+    low, high = force_mae_interval_eV_per_A(errors, stds, population)
+    assert low < estimate_force_mae_eV_per_A(errors, stds, population) < high  # type: ignore[operator]
+    assert force_mae_interval_eV_per_A(errors, stds, population) == (low, high)
+    assert force_mae_interval_eV_per_A(errors, stds, population, seed=1) != (low, high)
+    wider = force_mae_interval_eV_per_A(errors, stds, population, level=0.99)
+    assert wider is not None
+    assert wider[0] <= low
+    assert wider[1] >= high
+    assert wider != (low, high)
+
+
+def test_the_interval_narrows_with_more_held_out_frames() -> None:
+    """Errors ∝ m with scatter: 40 frames pin the estimate down more than 4 do."""
+    rng = np.random.default_rng(2)
+    population = rng.lognormal(np.log(0.05), 0.4, 2000)
+    errors = 0.8 * population * rng.lognormal(0.0, 0.4, population.size)
+    width = {}
+    for k in (4, 40):
+        ratios = []
+        for _ in range(200):
+            pick = rng.choice(population.size, k, replace=False)
+            low, high = force_mae_interval_eV_per_A(errors[pick], population[pick], population)  # type: ignore[misc]
+            ratios.append(high / low)
+        width[k] = float(np.median(ratios))
+    assert width[40] < 0.7 * width[4]
+
+
+def test_the_truth_lies_above_the_upper_end_rarely() -> None:
+    """The dangerous side: a model worse than the interval says. Water-like errors (∝ m², scattered),
+    40 held-out frames drawn towards uncertain frames among 1,024 kept, as in a confirming generation."""
+    rng = np.random.default_rng(4)
+    population = rng.lognormal(np.log(0.005), 0.6, 4000)
+    errors = 4.0 * population**2 * rng.lognormal(0.0, 0.8, population.size)
+    truth = float(errors.mean())
+    above = inside = 0
+    draws = 400
+    for _ in range(draws):
+        kept = rng.choice(population.size, 1024, replace=False)
+        pick = draw_held_out(population[kept], 40, rng)
+        pi = inclusion_probabilities(population[kept], 40)[pick]
+        low, high = force_mae_interval_eV_per_A(  # type: ignore[misc]
+            errors[kept][pick], population[kept][pick], population, inclusion=pi
+        )
+        above += truth > high
+        inside += low <= truth <= high
+    assert above / draws < 0.1  # nominal 5 %
+    assert inside / draws > 0.8  # nominal 90 %
+
+
+def test_no_interval_without_two_usable_frames() -> None:
+    assert force_mae_interval_eV_per_A([0.01], [0.1], [0.1, 0.2]) is None
+    assert force_mae_interval_eV_per_A([0.01, np.nan], [0.1, 0.2], [0.1]) is None
+    assert force_mae_interval_eV_per_A([0.01, 0.02], [0.1, 0.2], [np.inf]) is None
+    with pytest.raises(ValueError, match="level"):
+        force_mae_interval_eV_per_A([0.01, 0.02], [0.1, 0.2], [0.1], level=1.0)
+
+
+UPPER = STOP.model_copy(update={"converge_on": "upper"})
+
+
+def test_converging_on_the_upper_end_needs_the_whole_interval_within_the_target() -> None:
+    straddling = GenerationVerdict(1, 0.09, 0.95, 40, estimated_force_mae_eV_per_A=0.08, interval_eV_per_A=(0.06, 0.12))
+    within = GenerationVerdict(2, 0.07, 0.95, 40, estimated_force_mae_eV_per_A=0.06, interval_eV_per_A=(0.05, 0.09))
+    assert criterion_met(straddling, STOP)  # the estimate is within the target
+    assert not criterion_met(straddling, UPPER)  # its upper end is not
+    assert criterion_met(within, UPPER)
+    assert decide([straddling, within], STOP, labels_total=50).state == "converged"
+    assert decide([straddling, within], UPPER, labels_total=50).state == "running"
+    # no interval (fewer than two frames, or scored before intervals): the estimate is judged
+    assert criterion_met(GenerationVerdict(1, 0.09, 0.95, 1, estimated_force_mae_eV_per_A=0.08), UPPER)
+    # an upper end below the estimate (a degenerate resample) never lowers what is judged
+    odd = GenerationVerdict(1, 0.09, 0.95, 40, estimated_force_mae_eV_per_A=0.11, interval_eV_per_A=(0.05, 0.09))
+    assert not criterion_met(odd, UPPER)
+
+
+def test_the_reason_states_the_interval_and_what_was_judged() -> None:
+    history = [GenerationVerdict(i, 0.07, 0.95, 40, estimated_force_mae_eV_per_A=0.0612,
+                                 interval_eV_per_A=(0.0523, 0.0871)) for i in (1, 2)]
+    assert "force MAE 0.0612 eV/Å (90 % interval 0.0523–0.0871)" in decide(history, STOP, labels_total=50).reason
+    assert "judged on its upper end" in decide(history, UPPER, labels_total=50).reason
+    bare = [GenerationVerdict(i, 0.07, 0.95, 1, estimated_force_mae_eV_per_A=0.0612) for i in (1, 2)]
+    assert "interval" not in decide(bare, STOP, labels_total=50).reason
+
+
+def test_the_interval_is_read_back_from_stored_metrics() -> None:
+    stored = {"force_mae_eV_per_A": 0.07, "estimated_force_mae_eV_per_A": 0.06,
+              "estimated_force_mae_interval_eV_per_A": [0.05, 0.09]}
+    assert GenerationVerdict.from_metrics(2, stored).interval_eV_per_A == (0.05, 0.09)
+    for broken in (None, [0.05], "0.05-0.09", [0.05, None]):
+        assert GenerationVerdict.from_metrics(2, {**stored, "estimated_force_mae_interval_eV_per_A": broken}
+                                              ).interval_eV_per_A is None
+    assert stated_text(stored) == "0.06 (0.05–0.09)"
+    assert stated_text({"force_mae_eV_per_A": 0.07}) == "0.07"
+    assert stated_text({}) == "-"

@@ -65,6 +65,8 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
+    "BOOTSTRAP_RESAMPLES",
+    "INTERVAL_LEVEL",
     "KAPPA_PRIOR",
     "PRIOR_FRAMES",
     "UNIFORM_SHARE",
@@ -72,6 +74,7 @@ __all__ = [
     "draw_held_out",
     "estimate_force_mae_eV_per_A",
     "expected_force_mae_eV_per_A",
+    "force_mae_interval_eV_per_A",
     "inclusion_probabilities",
     "threshold_eV_per_A",
 ]
@@ -79,6 +82,8 @@ __all__ = [
 KAPPA_PRIOR = math.sqrt(2.0 / math.pi)
 PRIOR_FRAMES = 2.0
 UNIFORM_SHARE = 0.25
+INTERVAL_LEVEL = 0.9
+BOOTSTRAP_RESAMPLES = 2000
 
 
 def expected_force_mae_eV_per_A(max_force_std_eV_per_A: float | np.ndarray, kappa: float = KAPPA_PRIOR) -> float:
@@ -117,11 +122,7 @@ def calibrate_kappa(
     inclusion
         Each frame's inclusion probability ``π``; ``None``: drawn uniformly.
     """
-    errors = np.asarray(frame_mae_eV_per_A, dtype=float)
-    stds = np.asarray(frame_max_std_eV_per_A, dtype=float)
-    pi = np.ones_like(errors) if inclusion is None else np.asarray(inclusion, dtype=float)
-    keep = np.isfinite(errors) & np.isfinite(stds) & (stds > 0) & np.isfinite(pi) & (pi > 0)
-    errors, stds, pi = errors[keep], stds[keep], pi[keep]
+    errors, stds, pi = _held_out(frame_mae_eV_per_A, frame_max_std_eV_per_A, inclusion)
     if errors.size == 0:
         return prior
     weights = (1.0 / pi) / np.mean(1.0 / pi)
@@ -187,6 +188,27 @@ def draw_held_out(
     return sorted(int(i) for i in picks)
 
 
+def _held_out(
+    frame_mae_eV_per_A: Sequence[float] | np.ndarray,
+    frame_max_std_eV_per_A: Sequence[float] | np.ndarray,
+    inclusion: Sequence[float] | np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The held-out frames an estimate can use: finite error, positive std and inclusion probability."""
+    errors = np.asarray(frame_mae_eV_per_A, dtype=float)
+    stds = np.asarray(frame_max_std_eV_per_A, dtype=float)
+    pi = np.ones_like(errors) if inclusion is None else np.asarray(inclusion, dtype=float)
+    keep = np.isfinite(errors) & np.isfinite(stds) & (stds > 0) & np.isfinite(pi) & (pi > 0)
+    return errors[keep], stds[keep], pi[keep]
+
+
+def _ratio_estimate(weighted_error: np.ndarray, weighted_std: np.ndarray, weighted_square: np.ndarray,
+                    population: np.ndarray) -> np.ndarray:
+    """The larger of the ``m`` and ``m²`` ratio estimates from the held-out sums ``Σ e/π``, ``Σ m/π``, ``Σ m²/π``."""
+    linear = weighted_error / weighted_std * population.mean()
+    quadratic = weighted_error / weighted_square * np.square(population).mean()
+    return np.maximum(linear, quadratic)
+
+
 def estimate_force_mae_eV_per_A(
     frame_mae_eV_per_A: Sequence[float] | np.ndarray,
     frame_max_std_eV_per_A: Sequence[float] | np.ndarray,
@@ -210,16 +232,52 @@ def estimate_force_mae_eV_per_A(
     >>> round(estimate_force_mae_eV_per_A([0.01, 0.04], [0.1, 0.2], [0.1, 0.1, 0.1, 0.4]), 4)
     0.0475
     """
-    errors = np.asarray(frame_mae_eV_per_A, dtype=float)
-    stds = np.asarray(frame_max_std_eV_per_A, dtype=float)
-    pi = np.ones_like(errors) if inclusion is None else np.asarray(inclusion, dtype=float)
-    keep = np.isfinite(errors) & np.isfinite(stds) & (stds > 0) & np.isfinite(pi) & (pi > 0)
-    errors, stds, pi = errors[keep], stds[keep], pi[keep]
+    errors, stds, pi = _held_out(frame_mae_eV_per_A, frame_max_std_eV_per_A, inclusion)
     population = np.asarray(trajectory_max_std_eV_per_A, dtype=float)
     population = population[np.isfinite(population)]
     if errors.size == 0 or population.size == 0:
         return None
-    weighted_error = np.sum(errors / pi)
-    linear = weighted_error / np.sum(stds / pi) * population.mean()
-    quadratic = weighted_error / np.sum(np.square(stds) / pi) * np.square(population).mean()
-    return float(max(linear, quadratic))
+    return float(_ratio_estimate(
+        np.sum(errors / pi, keepdims=True), np.sum(stds / pi, keepdims=True),
+        np.sum(np.square(stds) / pi, keepdims=True), population,
+    )[0])
+
+
+def force_mae_interval_eV_per_A(
+    frame_mae_eV_per_A: Sequence[float] | np.ndarray,
+    frame_max_std_eV_per_A: Sequence[float] | np.ndarray,
+    trajectory_max_std_eV_per_A: Sequence[float] | np.ndarray,
+    inclusion: Sequence[float] | np.ndarray | None = None,
+    level: float = INTERVAL_LEVEL,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """Percentile-bootstrap interval (eV/Å) of :func:`estimate_force_mae_eV_per_A` at confidence ``level``.
+
+    The held-out frames are resampled with replacement (``resamples`` times, from ``seed``: the
+    same frames give the same interval) and the estimate recomputed on each resample, the MD's
+    stds held fixed; the interval runs between the ``(1 − level)/2`` and ``(1 + level)/2``
+    quantiles. It speaks for the sampling error of the held-out draw, which is what a handful of
+    frames leaves open; that the MD itself may miss part of the ensemble it does not see (that is
+    what ``benchmarks/main_job.py`` measures against independent trajectories). Resampling with
+    replacement ignores the stratification of the systematic draw, so it errs wide. Returns
+    ``None`` with fewer than two usable held-out frames (no spread to resample) or no MD stds.
+
+    >>> low, high = force_mae_interval_eV_per_A([0.01, 0.04, 0.02, 0.03], [0.1, 0.2, 0.1, 0.2], [0.1, 0.2])
+    >>> bool(low < estimate_force_mae_eV_per_A([0.01, 0.04, 0.02, 0.03], [0.1, 0.2, 0.1, 0.2], [0.1, 0.2]) < high)
+    True
+    """
+    if not 0 < level < 1:
+        msg = f"level must lie between 0 and 1, got {level}"
+        raise ValueError(msg)
+    errors, stds, pi = _held_out(frame_mae_eV_per_A, frame_max_std_eV_per_A, inclusion)
+    population = np.asarray(trajectory_max_std_eV_per_A, dtype=float)
+    population = population[np.isfinite(population)]
+    if errors.size < 2 or population.size == 0:
+        return None
+    draws = np.random.default_rng(seed).integers(0, errors.size, size=(resamples, errors.size))
+    values = _ratio_estimate(
+        (errors / pi)[draws].sum(1), (stds / pi)[draws].sum(1), (np.square(stds) / pi)[draws].sum(1), population
+    )
+    low, high = np.quantile(values, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    return float(low), float(high)

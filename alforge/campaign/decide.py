@@ -11,7 +11,11 @@ The verdict
 - A generation meets the criterion when its confident fraction reaches
   ``stopping.confident_fraction`` and the force MAE it states is at or below the target: the
   estimate over its whole MD (:mod:`alforge.campaign.calibration`) from held-out frames the model
-  never trained on, or, where no estimate could be made, the held-out force MAE itself.
+  never trained on, or, where no estimate could be made, the held-out force MAE itself. With
+  ``stopping.converge_on = "upper"`` the upper end of the estimate's 90 % bootstrap interval must
+  be within the target instead (the estimate where there is no interval: fewer than two frames).
+- The stated error comes with that interval wherever it is shown (the reason below, ``alforge
+  status``, the dashboard, the Prefect artifact): a handful of held-out frames leaves it open.
 - "Converged" needs the criterion in ``stopping.confirm_generations`` (default 2) consecutive
   generations. A campaign whose label or generation budget ends first is "stopped" and says
   what error it reached; it never reports "converged".
@@ -30,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from alforge.campaign.calibration import INTERVAL_LEVEL
 from alforge.config import StoppingSpec
 
 __all__ = [
@@ -80,6 +85,7 @@ class GenerationVerdict:
     held_out_frames: int
     estimated_force_mae_eV_per_A: float | None = None
     simulated_ps: float | None = None
+    interval_eV_per_A: tuple[float, float] | None = None
 
     @property
     def stated_force_mae_eV_per_A(self) -> float | None:
@@ -87,6 +93,12 @@ class GenerationVerdict:
         if self.estimated_force_mae_eV_per_A is not None:
             return self.estimated_force_mae_eV_per_A
         return self.force_mae_eV_per_A
+
+    def judged_force_mae_eV_per_A(self, stopping: StoppingSpec) -> float | None:
+        """The error held against the target: the stated one, or its interval's upper end (``converge_on``)."""
+        if stopping.converge_on == "upper" and self.interval_eV_per_A is not None:
+            return max(self.interval_eV_per_A[1], self.stated_force_mae_eV_per_A or 0.0)
+        return self.stated_force_mae_eV_per_A
 
     @classmethod
     def from_metrics(cls, index: int, metrics: dict[str, Any]) -> GenerationVerdict:
@@ -98,7 +110,15 @@ class GenerationVerdict:
             held_out_frames=int(metrics.get("held_out_frames") or 0),
             estimated_force_mae_eV_per_A=metrics.get("estimated_force_mae_eV_per_A"),
             simulated_ps=metrics.get("simulated_ps"),
+            interval_eV_per_A=_interval(metrics.get("estimated_force_mae_interval_eV_per_A")),
         )
+
+
+def _interval(value: Any) -> tuple[float, float] | None:
+    """A stored ``[low, high]`` as a tuple; ``None`` for anything else (generations scored before it existed)."""
+    if isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, int | float) for v in value):
+        return float(value[0]), float(value[1])
+    return None
 
 
 @dataclass(frozen=True)
@@ -118,12 +138,12 @@ def criterion_met(verdict: GenerationVerdict, stopping: StoppingSpec) -> bool:
         return False
     if stopping.target_force_mae_eV_per_A is None:
         return True
-    stated = verdict.stated_force_mae_eV_per_A
+    judged = verdict.judged_force_mae_eV_per_A(stopping)
     return (
         verdict.held_out_frames > 0
         and verdict.force_mae_eV_per_A is not None
-        and stated is not None
-        and stated <= stopping.target_force_mae_eV_per_A
+        and judged is not None
+        and judged <= stopping.target_force_mae_eV_per_A
     )
 
 
@@ -132,6 +152,10 @@ def _describe(verdict: GenerationVerdict | None, stopping: StoppingSpec) -> str:
         return "no generation scored yet"
     stated = verdict.stated_force_mae_eV_per_A
     error = "n/a" if stated is None else f"{stated:.3g} eV/Å"
+    if verdict.interval_eV_per_A is not None:
+        low, high = verdict.interval_eV_per_A
+        judged = ", judged on its upper end" if stopping.converge_on == "upper" else ""
+        error += f" ({INTERVAL_LEVEL * 100:.0f} % interval {low:.3g}–{high:.3g}{judged})"
     target = stopping.target_force_mae_eV_per_A
     confident = "n/a" if verdict.confident_fraction is None else f"{verdict.confident_fraction:.0%}"
     wanted = "" if target is None else f" (target {target:.3g})"

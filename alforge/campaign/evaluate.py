@@ -13,7 +13,11 @@ from ase import Atoms
 from sqlalchemy import select
 
 from alforge.campaign.artifacts import load_model_record
-from alforge.campaign.calibration import estimate_force_mae_eV_per_A, inclusion_probabilities
+from alforge.campaign.calibration import (
+    estimate_force_mae_eV_per_A,
+    force_mae_interval_eV_per_A,
+    inclusion_probabilities,
+)
 from alforge.campaign.context import CampaignContext, get_generation, jsonable, load_context
 from alforge.campaign.decide import WalkerTally, md_confidence
 from alforge.db import Calculation, Candidate, Database, Generation, MDRun
@@ -96,7 +100,9 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
     often, which it never trained on. ``estimated_force_mae_eV_per_A``, the error the verdict
     states, extends the error of this generation's held-out frames to every MD check of the
     generation through the model's std and the frames' inclusion probabilities
-    (:func:`alforge.campaign.calibration.estimate_force_mae_eV_per_A`). ``held_out_own`` keeps,
+    (:func:`alforge.campaign.calibration.estimate_force_mae_eV_per_A`), with its 90 % bootstrap
+    interval over the held-out frames in ``estimated_force_mae_interval_eV_per_A`` (``[low, high]``;
+    absent with fewer than two frames). ``held_out_own`` keeps,
     for each held-out frame of this generation, its observed force MAE, largest per-atom force
     std under this model and inclusion probability: the threshold calibration of later
     generations reads them.
@@ -142,9 +148,13 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
         checks = [r.uncertainties_eV_per_A for r in runs
                   if r.uncertainties_eV_per_A is not None and len(r.uncertainties_eV_per_A)]
         if checks:
+            population = np.concatenate(checks)
             metrics["estimated_force_mae_eV_per_A"] = estimate_force_mae_eV_per_A(
-                errors, stds, np.concatenate(checks), inclusion=pi
+                errors, stds, population, inclusion=pi
             )
+            interval = force_mae_interval_eV_per_A(errors, stds, population, inclusion=pi)
+            if interval is not None:
+                metrics["estimated_force_mae_interval_eV_per_A"] = list(interval)
     return metrics
 
 

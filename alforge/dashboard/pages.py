@@ -32,6 +32,21 @@ templates = Jinja2Templates(
 router = APIRouter(include_in_schema=False)
 
 
+def stated(value: float | None, interval: list[float] | None, unit: str = " eV/Å") -> str:
+    """A stated force MAE with its 90 % interval, as ``static/common.js``'s ``fmtStated`` writes it.
+
+    >>> stated(0.03124, [0.0251, 0.0412])
+    '0.0312 (0.0251–0.0412) eV/Å'
+    """
+    if value is None:
+        return "–"
+    bounds = "" if not interval else f" ({interval[0]:.3g}–{interval[1]:.3g})"
+    return f"{value:.3g}{bounds}{unit}"
+
+
+templates.env.filters["stated"] = stated
+
+
 def _context(db: Database, **extra: Any) -> dict[str, Any]:
     return {"version": __version__, "plotly_version": plotly.__version__, "database": db.safe_url, **extra}
 

@@ -30,6 +30,7 @@ from alforge.dashboard.rows import (
     campaign_ref,
     finite,
     iso,
+    stated_of,
     stopping_of,
     threshold_of,
 )
@@ -63,7 +64,8 @@ def campaign_summaries(session: Session, name: str | None = None) -> list[dict[s
         ``labels`` / ``quarantined`` / ``failed`` / ``pending`` (selected calculations by status),
         ``max_labels``, ``max_generations``, ``progress`` (0-1: the larger of the label and
         generation budgets used; 1 once converged or stopped), the newest complete generation's
-        ``force_mae_eV_per_A`` and ``energy_mae_eV``, ``created_at``, ``updated_at`` and ``url``.
+        held-out ``force_mae_eV_per_A`` and ``energy_mae_eV``, the force MAE its verdict states with
+        its 90 % interval (:func:`~alforge.dashboard.rows.stated_of`), ``created_at``, ``updated_at`` and ``url``.
     """
     campaigns = campaign_rows(session, name)
     if not campaigns:
@@ -98,6 +100,7 @@ def campaign_summaries(session: Session, name: str | None = None) -> list[dict[s
                 "max_generations": stopping["max_generations"],
                 "progress": min(1.0, progress),
                 "force_mae_eV_per_A": finite(metrics.get("force_mae_eV_per_A")),
+                **stated_of(metrics),
                 "energy_mae_eV": finite(metrics.get("energy_mae_eV")),
                 "created_at": iso(c.created_at),
                 "updated_at": iso(c.updated_at),
@@ -115,7 +118,8 @@ def campaign_detail(session: Session, name: str) -> dict[str, Any]:
     """A campaign's summary (see :func:`campaign_summaries`), spec and one row per generation.
 
     Each generation row holds ``index``, ``state``, label counts (``labels``, ``train_labels``,
-    ``validation_labels``, ``quarantined``, ``failed``, ``pending``), held-out errors,
+    ``validation_labels``, ``quarantined``, ``failed``, ``pending``), held-out errors, the stated
+    force MAE and its interval (:func:`~alforge.dashboard.rows.stated_of`),
     ``confident_fraction``, ``threshold_eV_per_A``, the simulated MD time (``simulated_ps`` this
     generation, ``simulated_ps_total`` the campaign's so far) and ``md_completed_fraction``,
     ``decision``, ``fit_error``, ``total_s``,
@@ -138,6 +142,7 @@ def campaign_detail(session: Session, name: str) -> dict[str, Any]:
                 "validation_labels": tally.get("ok_validation", 0),
                 **{status: tally.get(status, 0) for status in LABEL_STATUSES[1:]},
                 **{key: finite(metrics.get(key)) for key in LEARNING_METRICS},
+                **stated_of(metrics),
                 "threshold_eV_per_A": threshold_of(row),
                 **{key: finite(metrics.get(key)) for key in MD_METRICS},
                 "decision": metrics.get("decision"),

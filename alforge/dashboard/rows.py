@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
+from alforge.campaign.decide import GenerationVerdict
 from alforge.config import StoppingSpec
 from alforge.db import read_model
 from alforge.db.read_model import CampaignNotFoundError, CampaignRef
@@ -27,6 +28,7 @@ __all__ = [
     "campaign_ref",
     "finite",
     "iso",
+    "stated_of",
     "stopping_of",
     "threshold_of",
 ]
@@ -83,3 +85,19 @@ def stopping_of(spec: dict[str, Any]) -> dict[str, Any]:
 def threshold_of(row: Any) -> float | None:
     """A generation's uncertainty threshold (eV/Å), as its plan stored it (``None`` for generation 0)."""
     return finite(row.threshold_eV_per_A)
+
+
+def stated_of(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The force MAE a generation's verdict states and its 90 % interval, as ``alforge status`` shows them.
+
+    ``stated_force_mae_eV_per_A``: the estimate over the generation's MD, else the held-out MAE
+    (:class:`~alforge.campaign.decide.GenerationVerdict`); ``stated_interval_eV_per_A``:
+    ``[low, high]``, or ``None`` (fewer than two held-out frames, or scored before intervals).
+    """
+    verdict = GenerationVerdict.from_metrics(0, metrics)
+    interval = verdict.interval_eV_per_A
+    bounds = None if interval is None else [finite(interval[0]), finite(interval[1])]
+    return {
+        "stated_force_mae_eV_per_A": finite(verdict.stated_force_mae_eV_per_A),
+        "stated_interval_eV_per_A": None if bounds is None or None in bounds else bounds,
+    }

@@ -32,6 +32,7 @@ from alforge.dashboard.rows import (
     campaign_ref,
     finite,
     iso,
+    stated_of,
     stopping_of,
     threshold_of,
 )
@@ -44,8 +45,15 @@ __all__ = ["TIME_PARTS", "labels", "latest_structures", "learning_curve", "timin
 TIME_PARTS = ("oracle_s", "training_s", "md_s", "orchestration_s")
 
 
+STATED = ("stated_force_mae_eV_per_A", "stated_low_eV_per_A", "stated_high_eV_per_A")
+
+
 def learning_curve(session: Session, name: str) -> dict[str, Any]:
     """Held-out errors against the number of labels, one point per generation that has them.
+
+    Besides the held-out errors (``LEARNING_METRICS``), ``stated_force_mae_eV_per_A`` is the force
+    MAE each generation's verdict states and ``stated_low_eV_per_A`` / ``stated_high_eV_per_A``
+    the ends of its 90 % interval (``None`` where there is none; :func:`stated_of`).
 
     ``labels`` is the generation's ``labels_total`` metric (train + validation labels when it
     was evaluated); for generations without it, the campaign's labelled count up to and
@@ -60,7 +68,7 @@ def learning_curve(session: Session, name: str) -> dict[str, Any]:
             total += tally.get("ok", 0)
             cumulative[index] = total
     out: dict[str, Any] = {"generation": [], "labels": [], "train_labels": [], "validation_labels": []}
-    out.update({key: [] for key in LEARNING_METRICS})
+    out.update({key: [] for key in (*LEARNING_METRICS, *STATED)})
     for row in rows:
         metrics = row.metrics or {}
         labels_total = finite(metrics.get("labels_total"))
@@ -72,6 +80,11 @@ def learning_curve(session: Session, name: str) -> dict[str, Any]:
         out["validation_labels"].append(as_count(metrics.get("validation_labels")))
         for key in LEARNING_METRICS:
             out[key].append(finite(metrics.get(key)))
+        stated = stated_of(metrics)
+        interval = stated["stated_interval_eV_per_A"] or [None, None]
+        out["stated_force_mae_eV_per_A"].append(stated["stated_force_mae_eV_per_A"])
+        out["stated_low_eV_per_A"].append(interval[0])
+        out["stated_high_eV_per_A"].append(interval[1])
     out["target_force_mae_eV_per_A"] = finite(stopping_of(ref.spec)["target_force_mae_eV_per_A"])
     return out
 

@@ -88,12 +88,15 @@ def _publish(
     def fmt(value: Any) -> str:
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
+    interval = metrics.get("estimated_force_mae_interval_eV_per_A")
     rows = [
         ("labels (campaign total)", metrics.get("labels_total")),
         ("labels ok / quarantined this generation",
          f"{metrics.get('generation_ok', 0)} / {metrics.get('generation_quarantined', 0)}"),
         ("held-out force MAE (eV/Å)", metrics.get("force_mae_eV_per_A")),
         ("force MAE estimated over all MD checks (eV/Å)", metrics.get("estimated_force_mae_eV_per_A")),
+        ("90 % interval of that estimate (eV/Å)",
+         "-" if not interval else f"{fmt(interval[0])} – {fmt(interval[1])}"),
         ("held-out energy MAE (eV)", metrics.get("energy_mae_eV")),
         ("held-out frames (last generations)", metrics.get("held_out_frames")),
         ("confident share of budgeted MD steps", metrics.get("confident_fraction")),

@@ -74,3 +74,10 @@ def expected(db: Database, name: str) -> dict[str, Any]:
             "quarantined": sum(g["tally"]["quarantined"] for g in generations),
             "pending": sum(g["tally"]["pending"] for g in generations),
         }
+
+
+def stated(metrics: dict[str, Any]) -> tuple[float | None, list[float] | None]:
+    """The force MAE a generation's verdict states and its interval, read from its metrics as documented:
+    the estimate over the MD where there is one, else the held-out MAE."""
+    value = metrics.get("estimated_force_mae_eV_per_A", metrics.get("force_mae_eV_per_A"))
+    return value, metrics.get("estimated_force_mae_interval_eV_per_A")

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
-from dashboard_helpers import CONVERGED, HOSTILE_MESSAGE, HOSTILE_NAME, RUNNING, expected
+from dashboard_helpers import CONVERGED, HOSTILE_MESSAGE, HOSTILE_NAME, RUNNING, expected, stated
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -28,6 +28,9 @@ def test_campaign_list_has_each_campaigns_state_and_counts(client: TestClient, d
         assert summary["max_labels"] == want["spec"]["stopping"]["max_labels"]
         last_complete = [g for g in want["generations"] if g["state"] == "complete"][-1]
         assert summary["force_mae_eV_per_A"] == pytest.approx(last_complete["metrics"]["force_mae_eV_per_A"])
+        value, interval = stated(last_complete["metrics"])
+        assert summary["stated_force_mae_eV_per_A"] == pytest.approx(value)
+        assert summary["stated_interval_eV_per_A"] == (None if interval is None else pytest.approx(interval))
         assert 0.0 <= summary["progress"] <= 1.0
     converged = body["campaigns"][0]
     assert converged["progress"] == 1.0
@@ -55,6 +58,9 @@ def test_campaign_detail_has_a_row_per_generation_with_its_prefect_link(
         assert (row["quarantined"], row["pending"]) == (tally["quarantined"], tally["pending"])
         assert row["flow_run_url"] == f"http://prefect.internal:4200/runs/flow-run/{generation['flow_run_id']}"
         assert row["threshold_eV_per_A"] == pytest.approx(generation["threshold"])
+        value, interval = stated(generation["metrics"])
+        assert row["stated_force_mae_eV_per_A"] == (None if value is None else pytest.approx(value))
+        assert row["stated_interval_eV_per_A"] == (None if interval is None else pytest.approx(interval))
     assert rows[-1]["state"] == "running"
     assert rows[-1]["force_mae_eV_per_A"] is None
 
@@ -66,6 +72,14 @@ def test_learning_curve_is_the_stored_held_out_errors(client: TestClient, demo_d
     assert curve["labels"] == [g["metrics"]["labels_total"] for g in complete]
     assert curve["force_mae_eV_per_A"] == pytest.approx([g["metrics"]["force_mae_eV_per_A"] for g in complete])
     assert curve["energy_mae_eV"] == pytest.approx([g["metrics"]["energy_mae_eV"] for g in complete])
+    # the number each verdict states, with its interval where the generation has one (from generation 2)
+    statements = [stated(g["metrics"]) for g in complete]
+    assert curve["stated_force_mae_eV_per_A"] == pytest.approx([v for v, _ in statements])
+    assert curve["stated_force_mae_eV_per_A"] != pytest.approx(curve["force_mae_eV_per_A"])
+    assert curve["stated_low_eV_per_A"] == [None if i is None else pytest.approx(i[0]) for _, i in statements]
+    assert curve["stated_high_eV_per_A"] == [None if i is None else pytest.approx(i[1]) for _, i in statements]
+    assert None in curve["stated_low_eV_per_A"]
+    assert curve["stated_low_eV_per_A"][-1] is not None
     running = [g["state"] for g in expected(demo_db, RUNNING)["generations"]]
     assert len(client.get(f"/api/campaigns/{RUNNING}/learning-curve").json()["generation"]) == running.count(
         "complete"

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
-from dashboard_helpers import CONVERGED, HOSTILE_MESSAGE, HOSTILE_NAME, RUNNING, expected, fill
+from dashboard_helpers import CONVERGED, HOSTILE_MESSAGE, HOSTILE_NAME, RUNNING, expected, fill, stated
 
 from alforge.dashboard import create_app, running_server
 from alforge.db import Campaign, Database
@@ -97,7 +97,9 @@ def _plots_drawn(page: Any) -> None:
 
 def _trace(page: Any, plot: str, name: str) -> dict[str, Any]:
     traces = page.evaluate(
-        "id => document.getElementById(id).data.map(t => ({name: t.name, x: t.x, y: t.y, median: t.median}))", plot
+        "id => document.getElementById(id).data.map(t => ({name: t.name, x: t.x, y: t.y, median: t.median,"
+        " error: t.error_y ? {plus: t.error_y.array, minus: t.error_y.arrayminus} : null}))",
+        plot,
     )
     found = [t for t in traces if t["name"] == name or t["name"].startswith(f"{name} (")]
     assert found, f"{plot} has no trace named {name!r}: {[t['name'] for t in traces]}"
@@ -124,9 +126,19 @@ def test_campaign_page_plots_the_database_numbers(watched: Watched, base_url: st
     generations = want["generations"]
     indices = [g["index"] for g in generations]
 
-    force = _trace(page, "plot-learning-curve", "force MAE (eV/Å)")
+    force = _trace(page, "plot-learning-curve", "stated force MAE (eV/Å)")
     assert force["x"] == [g["metrics"]["labels_total"] for g in generations]
-    assert force["y"] == pytest.approx([g["metrics"]["force_mae_eV_per_A"] for g in generations])
+    statements = [stated(g["metrics"]) for g in generations]
+    assert force["y"] == pytest.approx([v for v, _ in statements])
+    # error bars: the 90 % interval where the generation has one, none before
+    assert force["error"]["plus"] == pytest.approx([0.0 if i is None else i[1] - v for v, i in statements])
+    assert force["error"]["minus"] == pytest.approx([0.0 if i is None else v - i[0] for v, i in statements])
+    assert any(i is None for _, i in statements)
+    assert statements[-1][1] is not None
+    held_out = _trace(page, "plot-learning-curve", "held-out force MAE (eV/Å)")
+    assert held_out["y"] == pytest.approx([g["metrics"]["force_mae_eV_per_A"] for g in generations])
+    value, (low, high) = statements[-1]
+    assert page.locator("#c-force-mae").inner_text() == f"{value:.3g} ({low:.3g}–{high:.3g}) eV/Å"
     energy = _trace(page, "plot-learning-curve", "energy MAE (eV)")
     assert energy["y"] == pytest.approx([g["metrics"]["energy_mae_eV"] for g in generations])
 
@@ -162,7 +174,7 @@ def test_running_campaign_page_shows_a_new_generation_without_reload(
     page = watched.page
     page.goto(f"{base_url}/campaigns/{BETWEEN_GENERATIONS}")
     _plots_drawn(page)
-    points = len(_trace(page, "plot-learning-curve", "force MAE (eV/Å)")["y"])
+    points = len(_trace(page, "plot-learning-curve", "stated force MAE (eV/Å)")["y"])
     assert points == 2
     with live_db.session() as session:
         campaign_id = session.query(Campaign.id).filter(Campaign.name == BETWEEN_GENERATIONS).scalar()
@@ -171,8 +183,8 @@ def test_running_campaign_page_shows_a_new_generation_without_reload(
         "n => document.getElementById('plot-learning-curve').data[0].y.length === n", arg=points + 1, timeout=15_000
     )
     newest = expected(live_db, BETWEEN_GENERATIONS)["generations"][-1]
-    force = _trace(page, "plot-learning-curve", "force MAE (eV/Å)")
-    assert force["y"][-1] == pytest.approx(newest["metrics"]["force_mae_eV_per_A"])
+    force = _trace(page, "plot-learning-curve", "stated force MAE (eV/Å)")
+    assert force["y"][-1] == pytest.approx(stated(newest["metrics"])[0])
     assert force["x"][-1] == newest["metrics"]["labels_total"]
     page.wait_for_function("() => document.querySelectorAll('#generations tbody tr').length === 3")
     assert page.locator("#c-generations").inner_text().startswith("3 /")

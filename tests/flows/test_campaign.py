@@ -84,6 +84,15 @@ def test_campaign_converges_below_target(e2e_db: Database, tmp_path: Path) -> No
     assert final["estimated_force_mae_eV_per_A"] <= spec.stopping.target_force_mae_eV_per_A
     assert final["confident_fraction"] >= spec.stopping.confident_fraction
     assert loaded.state == "converged"
+    # the stated error comes with its interval, and the reason the user reads gives both
+    low, high = final["estimated_force_mae_interval_eV_per_A"]
+    assert low <= final["estimated_force_mae_eV_per_A"] <= high
+    assert low < high
+    assert f"90 % interval {low:.3g}–{high:.3g}" in loaded.status()["message"]
+    # ... and so does the generation's Prefect artifact, with the simulated time
+    markdown = _artifact(f"water-converge-generation-{generations[-1]['index']}")
+    assert f"| 90 % interval of that estimate (eV/Å) | {low:.4g} – {high:.4g} |" in markdown
+    assert f"| simulated time, campaign total (ps) | {final['simulated_ps_total']:.4g} |" in markdown
     # converged means the criterion held in two consecutive generations, over the whole MD budget
     before = generations[-2]["metrics"]
     assert before["confident_fraction"] >= spec.stopping.confident_fraction
@@ -375,3 +384,14 @@ def _value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     return repr(value)
+
+
+def _artifact(key: str) -> str:
+    """The markdown of the newest Prefect artifact called ``key``, read back from Prefect's API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    assert found, f"no Prefect artifact {key!r}"
+    return str(max(found, key=lambda a: a.created).data)

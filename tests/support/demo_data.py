@@ -235,6 +235,9 @@ def add_demo_generation(
             "generation_quarantined": n_quarantined,
             "force_mae_eV_per_A": mae,
             "force_rmse_eV_per_A": 1.3 * mae,
+            # the verdict's estimate (from generation 1) and its interval (from generation 2; older rows had none)
+            **({"estimated_force_mae_eV_per_A": 0.8 * mae} if index >= 1 else {}),
+            **({"estimated_force_mae_interval_eV_per_A": [0.6 * mae, 1.1 * mae]} if index >= 2 else {}),
             "energy_mae_eV": 0.08 * (labels_total / 10) ** -0.7,
             "confident_fraction": float(np.mean(checks <= threshold)),
             "walker_stops": {str(w): reason for w, (reason, _) in enumerate(walker_data)},

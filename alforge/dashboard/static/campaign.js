@@ -2,7 +2,7 @@
 // While the campaign runs the page polls every few seconds; otherwise it polls slowly and
 // redraws only when the campaign's counts change.
 import {
-  cell, el, fmt, fmtDuration, fmtPercent, fmtTime, getJSON, replaceRows, showError, stateBadge,
+  cell, el, fmt, fmtDuration, fmtPercent, fmtStated, fmtTime, getJSON, replaceRows, showError, stateBadge,
 } from "./common.js";
 
 const POLL_RUNNING_MS = 3000;
@@ -62,9 +62,21 @@ function drawLearningCurve(d) {
   const text = d.generation.map((g) => `generation ${g}`);
   const traces = [
     {
-      name: "force MAE (eV/Å)", type: "scatter", mode: "lines+markers", x: d.labels, y: d.force_mae_eV_per_A, text,
-      marker: { color: COLORS.force, size: 8 }, line: { color: COLORS.force },
-      hovertemplate: "%{text}<br>%{x} labels<br>force MAE %{y:.3g} eV/Å<extra></extra>",
+      // the number the verdict holds against the target, with its 90 % interval as error bars
+      name: "stated force MAE (eV/Å)", type: "scatter", mode: "lines+markers", x: d.labels, y: d.stated_force_mae_eV_per_A,
+      text, marker: { color: COLORS.force, size: 8 }, line: { color: COLORS.force },
+      error_y: {
+        type: "data", symmetric: false, color: COLORS.force, thickness: 1.2,
+        array: d.stated_force_mae_eV_per_A.map((y, i) => (d.stated_high_eV_per_A[i] === null ? 0 : d.stated_high_eV_per_A[i] - y)),
+        arrayminus: d.stated_force_mae_eV_per_A.map((y, i) => (d.stated_low_eV_per_A[i] === null ? 0 : y - d.stated_low_eV_per_A[i])),
+      },
+      hovertemplate: "%{text}<br>%{x} labels<br>stated force MAE %{y:.3g} eV/Å<extra></extra>",
+    },
+    {
+      // drawn towards uncertain frames, so it overstates the MD's error; shown, not judged
+      name: "held-out force MAE (eV/Å)", type: "scatter", mode: "lines+markers", x: d.labels, y: d.force_mae_eV_per_A, text,
+      marker: { color: COLORS.force, size: 6, symbol: "circle-open" }, line: { color: COLORS.force, dash: "dot", width: 1 },
+      hovertemplate: "%{text}<br>%{x} labels<br>held-out force MAE %{y:.3g} eV/Å<extra></extra>",
     },
     {
       name: "energy MAE (eV)", type: "scatter", mode: "lines+markers", x: d.labels, y: d.energy_mae_eV, text, yaxis: "y2",
@@ -179,7 +191,8 @@ function renderHeader(c) {
   document.getElementById("c-generations").textContent = `${c.complete_generations} / ${c.max_generations}`;
   document.getElementById("c-labels").textContent = `${c.labels} / ${c.max_labels}`;
   document.getElementById("c-quarantined").textContent = String(c.quarantined);
-  document.getElementById("c-force-mae").textContent = c.force_mae_eV_per_A === null ? "–" : `${fmt(c.force_mae_eV_per_A)} eV/Å`;
+  document.getElementById("c-force-mae").textContent =
+    c.stated_force_mae_eV_per_A === null ? "–" : `${fmtStated(c.stated_force_mae_eV_per_A, c.stated_interval_eV_per_A)} eV/Å`;
   document.getElementById("c-energy-mae").textContent = c.energy_mae_eV === null ? "–" : `${fmt(c.energy_mae_eV)} eV`;
 }
 
@@ -191,6 +204,7 @@ function renderGenerations(rows) {
     cell(`${g.labels} (${g.train_labels} + ${g.validation_labels})`, "num"),
     cell(g.quarantined, "num"),
     cell(`${g.failed} / ${g.pending}`, "num"),
+    cell(fmtStated(g.stated_force_mae_eV_per_A, g.stated_interval_eV_per_A), "num"),
     cell(fmt(g.force_mae_eV_per_A), "num"),
     cell(fmt(g.energy_mae_eV), "num"),
     cell(fmtPercent(g.confident_fraction), "num"),

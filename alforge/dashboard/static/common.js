@@ -42,6 +42,12 @@ export function replaceRows(tbody, rows, emptyText, columns) {
   tbody.replaceChildren(...rows);
 }
 
+/** A stated force MAE with its 90 % interval where there is one: "0.031 (0.025–0.041)". */
+export function fmtStated(value, interval) {
+  if (value === null || value === undefined) return "–";
+  return interval ? `${fmt(value)} (${fmt(interval[0])}–${fmt(interval[1])})` : fmt(value);
+}
+
 export function fmt(value, digits = 3) {
   if (value === null || value === undefined || Number.isNaN(value)) return "–";
   const magnitude = Math.abs(value);

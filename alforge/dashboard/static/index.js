@@ -1,5 +1,5 @@
 // The campaign list: re-rendered from GET /api/campaigns every few seconds.
-import { cell, el, fmt, replaceRows, showError, stateBadge, getJSON } from "./common.js";
+import { cell, el, fmtStated, replaceRows, showError, stateBadge, getJSON } from "./common.js";
 
 const POLL_MS = 5000;
 const tbody = document.querySelector("#campaigns tbody");
@@ -17,7 +17,7 @@ function row(c) {
     cell(`${c.complete_generations} / ${c.max_generations}`, "num"),
     cell(`${c.labels} / ${c.max_labels}`, "num"),
     cell(c.quarantined, "num"),
-    cell(fmt(c.force_mae_eV_per_A), "num"),
+    cell(fmtStated(c.stated_force_mae_eV_per_A, c.stated_interval_eV_per_A), "num"),
     cell(setup, "muted"),
     cell(c.message ?? "", "message"),
   ]);
