@@ -25,6 +25,10 @@ status``, the dashboard and the verdict, and judged with ``stopping.converge_on 
 share of draws whose interval holds the true MAE, and whose upper end lies below it (the dangerous
 side, nominal 5 %). Target: at 40 held-out frames (the confirming generation's) the true MAE lies
 above the upper end in ≤ 10 % of draws for every molecule and size; with 4 frames it is shown.
+The test frames play the walkers' MD (as one walker); they are a random half of the trajectory in
+random order, so the interval's MD part (blocks of MD time resampled) finds no stretch of time
+richer in large errors than another and adds little: this measures the held-out part.
+``main_job.py`` measures the whole interval against independent trajectories.
 
 Usage: python benchmarks/error_estimate.py [--only ethanol|water] [--draws 3000]
 (~4 min on two cores with the trajectories in place).
@@ -105,7 +109,7 @@ def main() -> None:
                     pick, pi = kept[local], inclusion_probabilities(stds[kept], k)[local]
                     stated = estimate_force_mae_eV_per_A(errors[pick], stds[pick], stds, inclusion=pi) or 0.0
                     ratios["stated"].append(stated / truth)
-                    interval = force_mae_interval_eV_per_A(errors[pick], stds[pick], stds, inclusion=pi)
+                    interval = force_mae_interval_eV_per_A(errors[pick], stds[pick], [stds], inclusion=pi)
                     if interval is not None:
                         where.append(int(truth > interval[1]) - int(truth < interval[0]))
                 held, previous, stated = (np.asarray(ratios[r]) for r in ("held-out mean", "previous", "stated"))

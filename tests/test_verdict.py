@@ -490,12 +490,12 @@ def test_verdict_reads_the_estimate_from_stored_metrics() -> None:
 
 
 def test_the_interval_holds_the_estimate_and_is_the_same_for_the_same_frames() -> None:
-    errors, stds, population = [0.01, 0.04, 0.02, 0.03, 0.05], [0.1, 0.2, 0.1, 0.2, 0.3], [0.1, 0.2, 0.15]
-    low, high = force_mae_interval_eV_per_A(errors, stds, population)
-    assert low < estimate_force_mae_eV_per_A(errors, stds, population) < high  # type: ignore[operator]
-    assert force_mae_interval_eV_per_A(errors, stds, population) == (low, high)
-    assert force_mae_interval_eV_per_A(errors, stds, population, seed=1) != (low, high)
-    wider = force_mae_interval_eV_per_A(errors, stds, population, level=0.99)
+    errors, stds, walkers = [0.01, 0.04, 0.02, 0.03, 0.05], [0.1, 0.2, 0.1, 0.2, 0.3], [[0.1, 0.2], [0.15, 0.1]]
+    low, high = force_mae_interval_eV_per_A(errors, stds, walkers)
+    assert low < estimate_force_mae_eV_per_A(errors, stds, np.concatenate(walkers)) < high  # type: ignore[operator]
+    assert force_mae_interval_eV_per_A(errors, stds, walkers) == (low, high)
+    assert force_mae_interval_eV_per_A(errors, stds, walkers, seed=1) != (low, high)
+    wider = force_mae_interval_eV_per_A(errors, stds, walkers, level=0.99)
     assert wider is not None
     assert wider[0] <= low
     assert wider[1] >= high
@@ -512,7 +512,7 @@ def test_the_interval_narrows_with_more_held_out_frames() -> None:
         ratios = []
         for _ in range(200):
             pick = rng.choice(population.size, k, replace=False)
-            low, high = force_mae_interval_eV_per_A(errors[pick], population[pick], population)  # type: ignore[misc]
+            low, high = force_mae_interval_eV_per_A(errors[pick], population[pick], [population])  # type: ignore[misc]
             ratios.append(high / low)
         width[k] = float(np.median(ratios))
     assert width[40] < 0.7 * width[4]
@@ -532,7 +532,7 @@ def test_the_truth_lies_above_the_upper_end_rarely() -> None:
         pick = draw_held_out(population[kept], 40, rng)
         pi = inclusion_probabilities(population[kept], 40)[pick]
         low, high = force_mae_interval_eV_per_A(  # type: ignore[misc]
-            errors[kept][pick], population[kept][pick], population, inclusion=pi
+            errors[kept][pick], population[kept][pick], [population], inclusion=pi
         )
         above += truth > high
         inside += low <= truth <= high
@@ -541,11 +541,29 @@ def test_the_truth_lies_above_the_upper_end_rarely() -> None:
 
 
 def test_no_interval_without_two_usable_frames() -> None:
-    assert force_mae_interval_eV_per_A([0.01], [0.1], [0.1, 0.2]) is None
-    assert force_mae_interval_eV_per_A([0.01, np.nan], [0.1, 0.2], [0.1]) is None
-    assert force_mae_interval_eV_per_A([0.01, 0.02], [0.1, 0.2], [np.inf]) is None
+    assert force_mae_interval_eV_per_A([0.01], [0.1], [[0.1, 0.2]]) is None
+    assert force_mae_interval_eV_per_A([0.01, np.nan], [0.1, 0.2], [[0.1]]) is None
+    assert force_mae_interval_eV_per_A([0.01, 0.02], [0.1, 0.2], [[np.inf], []]) is None
     with pytest.raises(ValueError, match="level"):
-        force_mae_interval_eV_per_A([0.01, 0.02], [0.1, 0.2], [0.1], level=1.0)
+        force_mae_interval_eV_per_A([0.01, 0.02], [0.1, 0.2], [[0.1]], level=1.0)
+
+
+def test_a_burst_of_rare_large_stds_in_the_md_widens_the_interval() -> None:
+    """The MD part of the bootstrap: the same stds, once met in one stretch of one walker's time (a
+    rare event the walkers could as well have missed) and once spread evenly through it."""
+    rng = np.random.default_rng(5)
+    bulk = rng.uniform(0.004, 0.006, (2, 4000))
+    burst = np.concatenate([bulk[0, :3800], rng.uniform(0.05, 0.1, 200)])  # 5 % of one walker's time
+    errors, stds = 2.0 * np.array([0.005, 0.004, 0.006, 0.07, 0.005]) ** 2, np.array([0.005, 0.004, 0.006, 0.07, 0.005])
+    intervals = {
+        "clustered": force_mae_interval_eV_per_A(errors, stds, [burst, bulk[1]]),
+        "spread": force_mae_interval_eV_per_A(errors, stds, [rng.permutation(burst), bulk[1]]),
+        "held-out only": force_mae_interval_eV_per_A(errors, stds, [burst, bulk[1]], md_blocks=1),
+    }
+    width = {name: interval[1] / interval[0] for name, interval in intervals.items() if interval is not None}
+    assert len(width) == 3
+    assert width["clustered"] > 1.2 * width["spread"]
+    assert width["spread"] == pytest.approx(width["held-out only"], rel=0.1)  # evenly spread: nothing to add
 
 
 UPPER = STOP.model_copy(update={"converge_on": "upper"})

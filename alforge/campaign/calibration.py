@@ -68,6 +68,7 @@ __all__ = [
     "BOOTSTRAP_RESAMPLES",
     "INTERVAL_LEVEL",
     "KAPPA_PRIOR",
+    "MD_BLOCKS",
     "PRIOR_FRAMES",
     "UNIFORM_SHARE",
     "calibrate_kappa",
@@ -84,6 +85,7 @@ PRIOR_FRAMES = 2.0
 UNIFORM_SHARE = 0.25
 INTERVAL_LEVEL = 0.9
 BOOTSTRAP_RESAMPLES = 2000
+MD_BLOCKS = 20
 
 
 def expected_force_mae_eV_per_A(max_force_std_eV_per_A: float | np.ndarray, kappa: float = KAPPA_PRIOR) -> float:
@@ -202,11 +204,10 @@ def _held_out(
 
 
 def _ratio_estimate(weighted_error: np.ndarray, weighted_std: np.ndarray, weighted_square: np.ndarray,
-                    population: np.ndarray) -> np.ndarray:
-    """The larger of the ``m`` and ``m²`` ratio estimates from the held-out sums ``Σ e/π``, ``Σ m/π``, ``Σ m²/π``."""
-    linear = weighted_error / weighted_std * population.mean()
-    quadratic = weighted_error / weighted_square * np.square(population).mean()
-    return np.maximum(linear, quadratic)
+                    mean_std: np.ndarray, mean_square: np.ndarray) -> np.ndarray:
+    """The larger of the ``m`` and ``m²`` ratio estimates from the held-out sums ``Σ e/π``, ``Σ m/π``,
+    ``Σ m²/π`` and the MD's ``mean m`` and ``mean m²``."""
+    return np.maximum(weighted_error / weighted_std * mean_std, weighted_error / weighted_square * mean_square)
 
 
 def estimate_force_mae_eV_per_A(
@@ -238,46 +239,75 @@ def estimate_force_mae_eV_per_A(
     if errors.size == 0 or population.size == 0:
         return None
     return float(_ratio_estimate(
-        np.sum(errors / pi, keepdims=True), np.sum(stds / pi, keepdims=True),
-        np.sum(np.square(stds) / pi, keepdims=True), population,
-    )[0])
+        np.sum(errors / pi), np.sum(stds / pi), np.sum(np.square(stds) / pi),
+        np.mean(population), np.mean(np.square(population)),
+    ))
 
 
 def force_mae_interval_eV_per_A(
     frame_mae_eV_per_A: Sequence[float] | np.ndarray,
     frame_max_std_eV_per_A: Sequence[float] | np.ndarray,
-    trajectory_max_std_eV_per_A: Sequence[float] | np.ndarray,
+    walker_max_std_eV_per_A: Sequence[Sequence[float] | np.ndarray],
     inclusion: Sequence[float] | np.ndarray | None = None,
     level: float = INTERVAL_LEVEL,
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
+    md_blocks: int = MD_BLOCKS,
 ) -> tuple[float, float] | None:
-    """Percentile-bootstrap interval (eV/Å) of :func:`estimate_force_mae_eV_per_A` at confidence ``level``.
+    """Bootstrap interval (eV/Å) of :func:`estimate_force_mae_eV_per_A` at confidence ``level``.
 
-    The held-out frames are resampled with replacement (``resamples`` times, from ``seed``: the
-    same frames give the same interval) and the estimate recomputed on each resample, the MD's
-    stds held fixed; the interval runs between the ``(1 − level)/2`` and ``(1 + level)/2``
-    quantiles. It speaks for the sampling error of the held-out draw, which is what a handful of
-    frames leaves open; that the MD itself may miss part of the ensemble it does not see (that is
-    what ``benchmarks/main_job.py`` measures against independent trajectories). Resampling with
-    replacement ignores the stratification of the systematic draw, so it errs wide. Returns
-    ``None`` with fewer than two usable held-out frames (no spread to resample) or no MD stds.
+    Two things a generation measured could have come out otherwise, and each resample redraws
+    both, independently:
 
-    >>> low, high = force_mae_interval_eV_per_A([0.01, 0.04, 0.02, 0.03], [0.1, 0.2, 0.1, 0.2], [0.1, 0.2])
-    >>> bool(low < estimate_force_mae_eV_per_A([0.01, 0.04, 0.02, 0.03], [0.1, 0.2, 0.1, 0.2], [0.1, 0.2]) < high)
+    - the held-out frames: resampled with replacement (which ignores the stratification of the
+      systematic draw, so it errs wide);
+    - the MD: each walker's checks, in time order, are cut into ``md_blocks`` contiguous blocks
+      (longer than the std's correlation time: a water walker of 4.8 ps gives 240-fs blocks) and
+      each walker's blocks resampled with replacement (a moving-block bootstrap), so that a tail of
+      rare large errors the walkers happened to meet, or to miss, widens the interval.
+
+    The estimate is recomputed on each resample (``resamples`` of them, from ``seed``: the same
+    data give the same interval) and the interval runs between the ``(1 − level)/2`` and
+    ``(1 + level)/2`` quantiles. What no resample can show is a region of the ensemble that the
+    walkers never reached; ``benchmarks/main_job.py`` measures that part against independent
+    trajectories. Returns ``None`` with fewer than two usable held-out frames or no finite MD std.
+
+    Parameters
+    ----------
+    frame_mae_eV_per_A, frame_max_std_eV_per_A, inclusion
+        As for :func:`estimate_force_mae_eV_per_A`.
+    walker_max_std_eV_per_A
+        The largest per-atom force std at every MD check, one array per walker in time order;
+        their concatenation is the estimate's ``trajectory_max_std_eV_per_A``.
+
+    >>> errors, stds, walkers = [0.01, 0.04, 0.02, 0.03], [0.1, 0.2, 0.1, 0.2], [[0.1, 0.2, 0.1], [0.15, 0.1]]
+    >>> low, high = force_mae_interval_eV_per_A(errors, stds, walkers)
+    >>> bool(low < estimate_force_mae_eV_per_A(errors, stds, [0.1, 0.2, 0.1, 0.15, 0.1]) < high)
     True
     """
     if not 0 < level < 1:
         msg = f"level must lie between 0 and 1, got {level}"
         raise ValueError(msg)
     errors, stds, pi = _held_out(frame_mae_eV_per_A, frame_max_std_eV_per_A, inclusion)
-    population = np.asarray(trajectory_max_std_eV_per_A, dtype=float)
-    population = population[np.isfinite(population)]
-    if errors.size < 2 or population.size == 0:
+    walkers = [w[np.isfinite(w)] for w in (np.asarray(w, dtype=float).ravel() for w in walker_max_std_eV_per_A)]
+    walkers = [w for w in walkers if w.size]
+    if errors.size < 2 or not walkers:
         return None
-    draws = np.random.default_rng(seed).integers(0, errors.size, size=(resamples, errors.size))
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, errors.size, size=(resamples, errors.size))
+    total, total_std, total_square = np.zeros(resamples), np.zeros(resamples), np.zeros(resamples)
+    for checks in walkers:
+        blocks = np.array_split(checks, min(md_blocks, checks.size))
+        count = np.array([b.size for b in blocks], dtype=float)
+        sums = np.array([b.sum() for b in blocks])
+        squares = np.array([np.square(b).sum() for b in blocks])
+        picks = rng.integers(0, len(blocks), size=(resamples, len(blocks)))
+        total += count[picks].sum(1)
+        total_std += sums[picks].sum(1)
+        total_square += squares[picks].sum(1)
     values = _ratio_estimate(
-        (errors / pi)[draws].sum(1), (stds / pi)[draws].sum(1), (np.square(stds) / pi)[draws].sum(1), population
+        (errors / pi)[draws].sum(1), (stds / pi)[draws].sum(1), (np.square(stds) / pi)[draws].sum(1),
+        total_std / total, total_square / total,
     )
     low, high = np.quantile(values, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
     return float(low), float(high)

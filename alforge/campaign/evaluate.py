@@ -101,11 +101,11 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
     states, extends the error of this generation's held-out frames to every MD check of the
     generation through the model's std and the frames' inclusion probabilities
     (:func:`alforge.campaign.calibration.estimate_force_mae_eV_per_A`), with its 90 % bootstrap
-    interval over the held-out frames in ``estimated_force_mae_interval_eV_per_A`` (``[low, high]``;
-    absent with fewer than two frames). ``held_out_own`` keeps,
-    for each held-out frame of this generation, its observed force MAE, largest per-atom force
-    std under this model and inclusion probability: the threshold calibration of later
-    generations reads them.
+    interval over the held-out frames and blocks of each walker's MD in
+    ``estimated_force_mae_interval_eV_per_A`` (``[low, high]``; absent with fewer than two frames).
+    ``held_out_own`` keeps, for each held-out frame of this generation, its observed force MAE,
+    largest per-atom force std under this model and inclusion probability: the threshold
+    calibration of later generations reads them.
     """
     ctx = load_context(db, campaign_id)
     with db.session(readonly=True) as session:
@@ -152,7 +152,7 @@ def evaluate_step(db: Database, campaign_id: int, generation_id: int, model_id: 
             metrics["estimated_force_mae_eV_per_A"] = estimate_force_mae_eV_per_A(
                 errors, stds, population, inclusion=pi
             )
-            interval = force_mae_interval_eV_per_A(errors, stds, population, inclusion=pi)
+            interval = force_mae_interval_eV_per_A(errors, stds, checks, inclusion=pi)
             if interval is not None:
                 metrics["estimated_force_mae_interval_eV_per_A"] = list(interval)
     return metrics
