@@ -208,7 +208,8 @@ def main() -> None:
           f"{sum(r['interval'][0] <= r['independent'] <= r['interval'][1] for r in bounded)} of {len(bounded)} "
           f"seeds with an interval and above its upper end for "
           f"{sum(r['independent'] > r['interval'][1] for r in bounded)} (shown, not a target: the interval "
-          "covers the held-out draw, not MD that misses part of the ensemble).")
+          "covers the held-out draw and the walkers' stretch of MD, not a part of the ensemble they never "
+          "reached).")
     target = spec.stopping.target_force_mae_eV_per_A
     failures = []
     for r in runs:

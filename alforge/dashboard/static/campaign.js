@@ -70,7 +70,8 @@ function drawLearningCurve(d) {
         array: d.stated_force_mae_eV_per_A.map((y, i) => (d.stated_high_eV_per_A[i] === null ? 0 : d.stated_high_eV_per_A[i] - y)),
         arrayminus: d.stated_force_mae_eV_per_A.map((y, i) => (d.stated_low_eV_per_A[i] === null ? 0 : y - d.stated_low_eV_per_A[i])),
       },
-      hovertemplate: "%{text}<br>%{x} labels<br>stated force MAE %{y:.3g} eV/Å<extra></extra>",
+      customdata: d.stated_low_eV_per_A.map((low, i) => (low === null ? "none" : `${fmt(low)}–${fmt(d.stated_high_eV_per_A[i])}`)),
+      hovertemplate: "%{text}<br>%{x} labels<br>stated force MAE %{y:.3g} eV/Å<br>90 % interval %{customdata}<extra></extra>",
     },
     {
       // drawn towards uncertain frames, so it overstates the MD's error; shown, not judged
