@@ -262,9 +262,11 @@ def force_mae_interval_eV_per_A(
     - the held-out frames: resampled with replacement (which ignores the stratification of the
       systematic draw, so it errs wide);
     - the MD: each walker's checks, in time order, are cut into ``md_blocks`` contiguous blocks
-      (longer than the std's correlation time: a water walker of 4.8 ps gives 240-fs blocks) and
-      each walker's blocks resampled with replacement (a moving-block bootstrap), so that a tail of
-      rare large errors the walkers happened to meet, or to miss, widens the interval.
+      and each walker's blocks resampled with replacement (a non-overlapping block bootstrap), so
+      that a tail of rare large errors the walkers happened to meet, or to miss, widens the
+      interval. The blocks should outlast the std's correlation time: a confirming water walker
+      of 4.8 ps gives 240-fs blocks; a usual generation's 150 fs give 7.5-fs blocks, and there the
+      MD part is understated.
 
     The estimate is recomputed on each resample (``resamples`` of them, from ``seed``: the same
     data give the same interval) and the interval runs between the ``(1 − level)/2`` and
