@@ -327,7 +327,7 @@ def block_maes(model: Any, test: list[Atoms]) -> list[float]:
 
 def campaign_spec(
     system: System, method: str, hyper: dict[str, float], target: float, seed: int = 0,
-    check_interval: int | None = None,
+    check_interval: int | None = None, converge_on: str | None = None,
 ) -> dict[str, Any]:
     """The campaign of arm (a) (``method="uncertainty"``) or (b) (``"random"``), as a new user would run it.
 
@@ -335,10 +335,12 @@ def campaign_spec(
     given but derived from the target force MAE (the benchmark's target) and the model's own
     calibration; held-out labels are on and, like the seed structures, count against the label
     budget. Both arms are judged by the same honest verdict. Only the GP hyperparameters are
-    fixed, so that the arms differ in *which* frames they label. ``seed`` and ``check_interval``
-    (``None``: the product's default) are the command line's ``--seed`` and ``--check-interval``.
+    fixed, so that the arms differ in *which* frames they label. ``seed``, ``check_interval`` and
+    ``converge_on`` (``None``: the product's default) are the command line's ``--seed``,
+    ``--check-interval`` and ``--converge-on``.
     """
     exploration = {} if check_interval is None else {"check_interval": check_interval}
+    judged = {} if converge_on is None else {"converge_on": converge_on}
     return {
         "name": f"avr-{system.key}-{method}",
         "seed": seed,
@@ -356,7 +358,7 @@ def campaign_spec(
         "validation": {"labels_per_generation": system.held_out_per_generation},
         "stopping": {
             "max_labels": system.budget, "max_generations": 4 * system.budget // system.labels_per_generation + 4,
-            "target_force_mae_eV_per_A": target, "confident_fraction": 0.95,
+            "target_force_mae_eV_per_A": target, "confident_fraction": 0.95, **judged,
         },
         "compute": {"oracle_workers": 2, "device": "cpu"},
     }
@@ -458,7 +460,7 @@ def run_campaign(
     from alforge.models import load_model
     from alforge.reports import stated_force_mae
 
-    spec = campaign_spec(system, method, hyper, target, args.seed, args.check_interval)
+    spec = campaign_spec(system, method, hyper, target, args.seed, args.check_interval, args.converge_on)
     print(f"running campaign {spec['name']} ...", flush=True)
     began = time.perf_counter()
     result = Campaign(spec, database_url=url).run()
@@ -851,6 +853,8 @@ def main() -> None:
                         help="the campaigns' seed (walkers' velocities and noise, draws)")
     parser.add_argument("--check-interval", type=int, default=None,
                         help="the campaigns' exploration.check_interval (default: the product's)")
+    parser.add_argument("--converge-on", choices=["estimate", "upper"], default=None,
+                        help="the campaigns' stopping.converge_on (default: the product's)")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch threads (default 1: single-structure MD is fastest so on a shared 2-core box)")
     args = parser.parse_args()
