@@ -18,20 +18,21 @@ Per frame, ``σ_a`` is the norm of atom a's predicted force std (x, y, z).
   taken greedily with ``σ(z)²`` scaled by ``1 − w`` after each pick (``alcmean``: with ``mean``);
 - ``density``: ``max`` × the mean of ``w`` over the pool (uncertain where the pool is dense).
 
-Measured 2026-12-06 09:12–09:50 UTC (two processes on two cores; labels to the target):
+Measured 2026-12-06 09:12–10:20 UTC (two or three processes on two cores; labels to the target):
 
 | rule | ethanol (target 0.0441 eV/Å) | water (target 0.00235 eV/Å) |
 |---|---|---|
 | max | 92 | 52 |
 | mean | 102 | 52 |
 | topfps | 99 | 40 |
-| alc | not run | not reached (0.037 eV/Å at 160 labels) |
-| density | not run | 53 |
+| alc | 118 (0.094 eV/Å at 20 labels: max 0.127, random 0.111) | not reached (0.037 at 160) |
+| density | 94 | 53 |
 
 Random reference frames need 91 (ethanol) and 108 (water) labels at the benchmark's targets
 (0.0452 and 0.00219 eV/Å; ``RESULTS.md``, active_vs_random), so no rule comes near 1/3 for
 ethanol, and the best for water, ``topfps``, is about 0.37×. The ALC proxy fails: the prior
-correlation in descriptor space is broad, so it keeps picking one dense region.
+correlation in descriptor space is broad, so it keeps picking one dense region (on ethanol it
+learns fastest over the first 20 labels, then flattens).
 
 Usage: python benchmarks/studies/pool_selection_rules.py ethanol|water max,mean,topfps,alc,alcmean,density
 (ethanol: ~7 min of one core per rule, water ~2 min)
