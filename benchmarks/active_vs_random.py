@@ -196,9 +196,8 @@ def oracle_langevin(
     Until 2026-12-06 ``Stationary`` and ``ZeroRotation`` kept their default
     ``preserve_temperature=True``, which after removing translation and rotation rescales the
     kinetic energy of all 3N degrees of freedom into the vibrations: water started three times too
-    hot (ethanol 1.3×), and the 200 equilibration steps (100 fs of water, two Langevin times) did not
-    drain it. Every trajectory in ``REFERENCE`` was made so; ``main_job.py`` drops the first 160 fs
-    of its short ones (``--skip``); see the README there.
+    hot (ethanol 1.3×). Every trajectory in ``REFERENCE`` was made so; the 200 equilibration steps
+    (two Langevin times and more) drain it before the first kept frame (see the README there).
     """
     atoms = molecule(name) if isinstance(name, str) else Atoms(name.numbers, name.positions)
     atoms.calc = OracleCalculator(oracle)

@@ -6,13 +6,7 @@ with on independent reference trajectories at the same level of theory and at th
 temperatures (300 and 600 K in the example): six ab initio Langevin MD runs of water per
 temperature (seeds 11–16) with the campaign's own oracle as the ASE calculator (0.5 fs steps, 200
 equilibration steps, then every 10th step kept, 80 frames: 0.4 ps each; kept in git in
-``benchmarks/reference/``, generated when missing). The stored trajectories began three times too hot
-(``oracle_langevin`` rescaled all 3N degrees of freedom's kinetic energy into water's three
-vibrations, fixed 2026-12-06), and 100 fs of equilibration did not drain it: the same final model's
-force error on the first 16 kept frames of each was 1.3–1.9× its error on the last 48 (two final models), and their
-mean potential energy about 20 meV (300 K) and 45 meV (600 K) above. So the first 32 frames (160 fs) of
-each are dropped (``--skip``): 6 × 48 frames (0.24 ps) per temperature remain. Until then the
-honesty ratios below were measured on all 80. The independent error is the mean over
+``benchmarks/reference/``, generated when missing). The independent error is the mean over
 temperatures weighted by the share of walkers at each, as the campaign's MD is. (Until
 2026-12-05 the reference was one 0.4-ps trajectory at 500 K, which the 300/600 K campaign did not
 sample and which was too short for water's rare large errors; then three per temperature, which
@@ -27,7 +21,7 @@ For the first seed it prints the campaign's verdict, the final force MAE it stat
 estimate, else the held-out MAE), the same model's force MAE on the reference trajectories and
 their ratio (the honesty ratio), the stated error's 90 % interval and whether the independent error
 falls inside it, the labels, the simulated MD time and the wall time; then one row per seed. The
-independent error is itself measured on finite MD (6 × 0.24 ps per temperature), so it gets its own
+independent error is itself measured on finite MD (6 × 0.4 ps per temperature), so it gets its own
 90 % interval (:func:`independent_interval`, a block bootstrap over 80-fs stretches of the reference
 trajectories), and the two are called in agreement when their difference is within both intervals
 (:func:`consistent`): a point estimate of the independent error outside the stated interval does
@@ -48,7 +42,7 @@ the first time (12 of them: ~1 h on two cores), then comes from the cache; each 
 ``--spec`` judges another example the same way (``examples/water_cluster.toml``: reference MD
 from its start structure, at its temperatures, with its oracle; the cache is per campaign name).
 
-Usage: python benchmarks/main_job.py [--frames N] [--skip N] [--trajectories K] [--seeds 0,1,2] [--spec TOML]
+Usage: python benchmarks/main_job.py [--frames N] [--trajectories K] [--seeds 0,1,2] [--spec TOML]
 """
 
 from __future__ import annotations
@@ -73,7 +67,6 @@ SPEC = HERE.parent / "examples" / "water.toml"
 HONESTY_RANGE = (0.67, 1.5)
 WALL_TARGET_S = 180.0
 INDEPENDENT_BLOCK = 16  # frames per block of the independent error's bootstrap (80 fs)
-SKIP_FRAMES = 32  # stored frames dropped at the start of each reference trajectory (160 fs; see the docstring)
 
 
 def reference_trajectory(spec, n_frames: int, temperature_K: float, seed: int = 11) -> list[Atoms]:  # type: ignore[no-untyped-def]
@@ -209,8 +202,6 @@ def run_seed(spec, references: dict[float, list[Atoms]], trajectory_frames: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=80, help="frames per reference trajectory (every 10th MD step)")
-    parser.add_argument("--skip", type=int, default=SKIP_FRAMES,
-                        help="frames dropped at the start of each reference trajectory (more equilibration)")
     parser.add_argument("--trajectories", type=int, default=6,
                         help="independent reference trajectories per temperature (seeds 11, 12, …)")
     parser.add_argument("--seeds", default="0,1,2",
@@ -223,12 +214,11 @@ def main() -> None:
 
     spec = CampaignSpec.from_toml(args.spec)
     references = {
-        t: [f for k in range(args.trajectories)
-            for f in reference_trajectory(spec, args.frames, t, seed=11 + k)[args.skip:]]
+        t: [f for k in range(args.trajectories) for f in reference_trajectory(spec, args.frames, t, seed=11 + k)]
         for t in walker_shares(spec)
     }
     seeds = [int(s) for s in args.seeds.split(",")]
-    runs = [run_seed(seeded(spec, seed), references, args.frames - args.skip) for seed in seeds]
+    runs = [run_seed(seeded(spec, seed), references, args.frames) for seed in seeds]
     first = runs[0]
     last = first["last"]
     temperatures = ", ".join(f"{t:.0f} K" for t in references)
@@ -236,7 +226,7 @@ def main() -> None:
         f"{'Main job (`make run`, ' if args.spec == SPEC else '('}{args.spec.name}, seed {first['seed']}) "
         "scored on independent "
         f"{spec.oracle.method}/{spec.oracle.basis} trajectories at its walkers' temperatures ({temperatures}; "
-        f"{args.trajectories} × {args.frames - args.skip} frames each, the first {args.skip} of each dropped)",
+        f"{args.trajectories} × {args.frames} frames each)",
         ["quantity", "value"],
         [
             ("verdict", f"{first['result']['state']}: {first['result'].get('reason', '')}"),
