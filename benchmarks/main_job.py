@@ -167,7 +167,6 @@ def run_seed(spec, references: dict[float, list[Atoms]], trajectory_frames: int,
     from alforge import Campaign
     from alforge.campaign.context import build_oracle
     from alforge.campaign.decide import GenerationVerdict
-    from alforge.models import evaluate
     from alforge.reports import stated_force_mae
 
     shares = walker_shares(spec)
@@ -180,10 +179,10 @@ def run_seed(spec, references: dict[float, list[Atoms]], trajectory_frames: int,
         campaign = Campaign.load(spec.name, database_url=url)
         generations = campaign.generations
         model = campaign.model()
-        per_temperature = {t: float(evaluate(model, frames)["force_mae_eV_per_A"]) for t, frames in references.items()}
         per_frame = {t: frame_errors(model, frames) for t, frames in references.items()}
         own_per_temperature, own_frames = (
             own_md_errors(url, spec.name, build_oracle(spec), model, max_frames=own_md_frames))
+    per_temperature = {t: float(errors.mean()) for t, errors in per_frame.items()}
     last = generations[-1]["metrics"]
     claimed = stated_force_mae(last)
     independent = sum(shares[t] * mae for t, mae in per_temperature.items())
