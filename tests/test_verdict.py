@@ -12,6 +12,7 @@ from alforge.campaign.calibration import (
     calibrate_kappa,
     draw_held_out,
     estimate_force_mae_eV_per_A,
+    expanded_tail,
     expected_force_mae_eV_per_A,
     force_mae_interval_eV_per_A,
     inclusion_probabilities,
@@ -518,6 +519,42 @@ def test_the_interval_narrows_with_more_held_out_frames() -> None:
     assert width[40] < 0.7 * width[4]
 
 
+def test_few_held_out_frames_read_the_bootstrap_further_out() -> None:
+    """Hesterberg's expanded percentile: Student's t with n − 1 degrees and the n − 1 divisor."""
+    tails = [expanded_tail(0.9, n) for n in (2, 3, 4, 8, 40, 1000)]
+    assert tails == sorted(tails)
+    assert tails[0] < 1e-9  # two frames: the bootstrap's extremes
+    assert tails[2] == pytest.approx(0.00329, abs=1e-5)
+    assert tails[-1] == pytest.approx(0.05, abs=5e-4)  # many frames: the plain percentile interval
+    assert expanded_tail(0.99, 4) < tails[2]
+    with pytest.raises(ValueError, match="two held-out frames"):
+        expanded_tail(0.9, 1)
+
+
+@pytest.mark.parametrize(("power", "scatter", "seed"), [(1, 0.4, 4), (2, 0.5, 5)])
+def test_four_held_out_frames_hold_the_truth_near_the_nominal_rate(power: int, scatter: float, seed: int) -> None:
+    """A usual generation: 4 held-out frames drawn among 64 kept, errors ∝ m (ethanol-like) or m²
+    (water-like) with scatter. The plain percentile interval (quantiles 5 % and 95 %) held the truth
+    in 79–81 % of these draws; the expanded one must hold it in more than 85 %."""
+    rng = np.random.default_rng(seed)
+    population = rng.lognormal(np.log(0.005), 0.6, 4000)
+    errors = 4.0 * population**power * rng.lognormal(0.0, scatter, population.size)
+    truth = float(errors.mean())
+    above = inside = 0
+    draws = 400
+    for _ in range(draws):
+        kept = rng.choice(population.size, 64, replace=False)
+        pick = draw_held_out(population[kept], 4, rng)
+        pi = inclusion_probabilities(population[kept], 4)[pick]
+        low, high = force_mae_interval_eV_per_A(  # type: ignore[misc]
+            errors[kept][pick], population[kept][pick], [population], inclusion=pi
+        )
+        above += truth > high
+        inside += low <= truth <= high
+    assert inside / draws > 0.85  # nominal 90 %
+    assert above / draws < 0.075  # nominal 5 %
+
+
 def test_the_truth_lies_above_the_upper_end_rarely() -> None:
     """The dangerous side: a model worse than the interval says. Water-like errors (∝ m², scattered),
     40 held-out frames drawn towards uncertain frames among 1,024 kept, as in a confirming generation."""
@@ -563,7 +600,9 @@ def test_a_burst_of_rare_large_stds_in_the_md_widens_the_interval() -> None:
     width = {name: interval[1] / interval[0] for name, interval in intervals.items() if interval is not None}
     assert len(width) == 3
     assert width["clustered"] > 1.2 * width["spread"]
-    assert width["spread"] == pytest.approx(width["held-out only"], rel=0.1)  # evenly spread: nothing to add
+    # evenly spread: little to add (at the expanded 0.9 % quantile of 5 frames the MD's small noise
+    # blurs the held-out part's discrete extremes: 3.1 against 2.7)
+    assert width["spread"] == pytest.approx(width["held-out only"], rel=0.2)
 
 
 UPPER = STOP.model_copy(update={"converge_on": "upper"})
