@@ -23,8 +23,9 @@ large an error (above 1.5) is shown, not a target: it delays convergence, it nev
 The stated error's 90 % bootstrap interval (``force_mae_interval_eV_per_A``, shown by ``alforge
 status``, the dashboard and the verdict, and judged with ``stopping.converge_on = "upper"``): the
 share of draws whose interval holds the true MAE, and whose upper end lies below it (the dangerous
-side, nominal 5 %). Target: at 40 held-out frames (the confirming generation's) the true MAE lies
-above the upper end in ≤ 10 % of draws for every molecule and size; with 4 frames it is shown.
+side, nominal 5 %). Target: the true MAE lies above the upper end in ≤ 10 % of draws for every
+molecule, size and number of held-out frames (4 in a usual generation, 40 in a confirming one).
+Before the interval read the bootstrap at expanded percentiles (2026-12-06), 4 frames gave 4.1–17.4 %.
 The test frames play the walkers' MD (as one walker); they are a random half of the trajectory in
 random order, so the interval's MD part (blocks of MD time resampled) finds no stretch of time
 richer in large errors than another and adds little: this measures the held-out part.
@@ -52,7 +53,7 @@ HELD_OUT = (4, 8, 16, 40)
 KEPT = 64  # frames the walkers keep evenly in time per generation: 8 walkers × 8 in active_vs_random.py
 KEPT_CONFIRMING = 1024  # a confirming generation (40 held-out, the default) keeps 16 × as many
 HONEST = (0.67, 1.5)
-ABOVE_TARGET = 0.10  # the true MAE above the stated error's 90 % interval (nominal 5 %), at 40 held-out frames
+ABOVE_TARGET = 0.10  # the true MAE above the stated error's 90 % interval (nominal 5 %)
 
 
 def per_frame(model: object, frames: list) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +120,7 @@ def main() -> None:
                              f"{np.median(stated):.2f}", f"{np.mean(stated < HONEST[0]):.0%}",
                              f"{np.mean(stated > HONEST[1]):.0%}",
                              f"{np.mean(np.equal(where, 0)):.0%}", f"{np.mean(np.equal(where, 1)):.1%}"))
-                if k == max(HELD_OUT) and np.mean(np.equal(where, 1)) > ABOVE_TARGET:
+                if np.mean(np.equal(where, 1)) > ABOVE_TARGET:
                     failures.append(f"{key}, {n} frames, {k} held-out: the true MAE lies above the stated error's "
                                     f"90 % interval in {np.mean(np.equal(where, 1)):.1%} of draws "
                                     f"(target ≤ {ABOVE_TARGET:.0%})")
