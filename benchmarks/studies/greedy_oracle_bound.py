@@ -9,8 +9,9 @@ pool frames and the same fixed GP hyperparameters, each step tries candidate fra
 the current GP, so the uncertainty rule's pick is always among them), fits the GP with each added
 and keeps the one whose mean prediction has the lowest force MAE on up to ``--selection-frames``
 random frames of one half of the test set (the *selection* half). Its learning curve is scored on
-the other half (the *score* half), which selection never saw, and on the whole test set as the
-benchmark scores, until the test error is below 0.9 × the target.
+the other half (the *score* half), which selection never saw (frames of the same trajectories,
+so close to it in time), and on the whole test set as the benchmark scores, until the test error
+is below 0.9 × the target.
 
 No campaign can do this (it needs every candidate's label and the test set); greedy is not the
 optimum either, but it is the usual bound for pool-based active learning. If it needs more than
