@@ -395,9 +395,9 @@ class CampaignOutcome:
     confident: float | None  # share of budgeted MD steps below the threshold in the final generation
     simulated_ps: float
     labels_frames: list[Atoms]
-    # (stated, independent) force MAE of every generation with a verdict, the final one included, and
-    # the stated error's 90 % interval (None where the generation has none)
-    history: list[tuple[float, float, tuple[float, float] | None]] = field(default_factory=list)
+    # (generation index, stated, independent force MAE) of every generation with a verdict, the final
+    # one included, and the stated error's 90 % interval (None where the generation has none)
+    history: list[tuple[int, float, float, tuple[float, float] | None]] = field(default_factory=list)
     own_md_mae: float | None = None  # the final model on its own last generation's MD frames (own_md_errors)
     own_md_frames: int = 0
 
@@ -505,7 +505,7 @@ def run_campaign(
         stated = stated_force_mae(metrics or {})
         if index > 0 and stated is not None and (metrics or {}).get("model_id") in models:
             interval = metrics.get("estimated_force_mae_interval_eV_per_A")
-            history.append((stated, test_maes[metrics["model_id"]], tuple(interval) if interval else None))
+            history.append((index, stated, test_maes[metrics["model_id"]], tuple(interval) if interval else None))
     last = generations[-1][1] or {}
     final_id = last["model_id"] if last.get("model_id") in models else next(reversed(models))
     final = models[final_id]
@@ -840,17 +840,20 @@ def report(key: str, r: dict[str, Any], failures: list[str]) -> None:
         print(f"  {arm} arm verdict: {outcome.state}: {outcome.reason}")
     rows = []
     for arm, outcome in r["campaigns"].items():
-        ratios = np.array([stated / test for stated, test, _ in outcome.history])
-        where = [int(test > i[1]) - int(test < i[0]) for _, test, i in outcome.history if i is not None]
+        ratios = np.array([stated / test for _, stated, test, _ in outcome.history])
+        where = {g: int(test > i[1]) - int(test < i[0]) for g, _, test, i in outcome.history if i is not None}
+        outside = {side: ", ".join(str(g) for g, w in where.items() if w == sign) or "-"
+                   for side, sign in (("above", 1), ("below", -1))}
         if ratios.size:
             rows.append((arm, ratios.size, f"{np.median(ratios):.2f}", f"{ratios.min():.2f}–{ratios.max():.2f}",
                          f"{np.mean(ratios < HONESTY_RANGE[0]):.0%}", f"{np.mean(ratios > HONESTY_RANGE[1]):.0%}",
-                         f"{where.count(0)} of {len(where)}", f"{where.count(1)} / {where.count(-1)}"))
+                         f"{list(where.values()).count(0)} of {len(where)}",
+                         f"{outside['above']} / {outside['below']}"))
     print_table(f"Honesty of every generation's verdict, {key}: stated / independent force MAE of its model "
                 "(shown, not a target: the target reads the final generation), and where the independent error "
                 "falls against the stated error's 90 % interval",
                 ["arm", "generations", "median", "range", f"below {HONESTY_RANGE[0]}", f"above {HONESTY_RANGE[1]}",
-                 "independent inside the interval", "above / below it"],
+                 "independent inside the interval", "generations above / below it"],
                 rows)
     if key == "ethanol":
         rows = [(arm, f"{torsion_coverage(o.labels_frames, r['frames']):.0%}") for arm, o in r["campaigns"].items()]
