@@ -330,7 +330,7 @@ def expanded_tail(level: float, frames: int) -> float:
     A percentile bootstrap from ``n`` frames is too narrow when ``n`` is small: it spreads like the
     plug-in variance (divisor ``n``, not ``n − 1``) with normal tails, where Student's ``t`` with
     ``n − 1`` degrees of freedom applies. The *expanded percentile interval* (T. Hesterberg, "What
-    teachers should know about the bootstrap", *The American Statistician* 69, 371 (2015)) reads
+    teachers should know about the bootstrap", arXiv:1411.5279; R's ``resample::ExpandProbs``) reads
     the bootstrap distribution at ``Φ(−√(n/(n − 1))·t_{n−1}((1 + level)/2))`` instead of
     ``(1 − level)/2``: for a 90 % interval the 0.33 % quantile with 4 frames (a usual generation),
     4.4 % with 40 (a confirming one), tending to 5 %. With 2 frames it is the bootstrap's extremes.

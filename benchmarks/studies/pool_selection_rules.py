@@ -19,7 +19,7 @@ Per frame, ``σ_a`` is the norm of atom a's predicted force std (x, y, z).
   not measured);
 - ``density``: ``max`` × the mean of ``w`` over the pool (uncertain where the pool is dense);
 - ``loo``: ``max`` × the local error per unit of std, learnt from labels: each training frame's
-  leave-one-out force MAE over its largest per-atom std, averaged over the training frames with
+  leave-one-out force MAE over its largest force-component std, averaged over the training frames with
   weights ``w`` to the candidate (``lootopfps``: the same score, thinned as ``topfps``).
 
 Measured 2026-12-06 09:12–10:20 UTC (two or three processes on two cores; labels to the target):
@@ -91,6 +91,12 @@ target = 1.5 * avr.force_mae(m, test)
 print(key, "target", target, flush=True)
 
 
+def thinned(rest: np.ndarray, score: np.ndarray, batch: int) -> np.ndarray:
+    """``batch`` frames of ``rest`` by farthest-point sampling among the ``10 × batch`` of largest ``score``."""
+    top = np.argsort(-score)[: 10 * batch]
+    return rest[top[farthest_point_indices(D[rest[top]], batch, first=0)]]
+
+
 def run(rule: str, batch: int = 4, budget: int = 160) -> list[tuple[int, float]]:
     chosen = [int(i) for i in np.random.default_rng(100).choice(len(pool), size=4, replace=False)]
     curve = []
@@ -110,8 +116,7 @@ def run(rule: str, batch: int = 4, budget: int = 160) -> list[tuple[int, float]]
         elif rule == "mean":
             new = rest[np.argsort(-smean)[:batch]]
         elif rule == "topfps":
-            top = np.argsort(-smax)[: 10 * batch]
-            new = rest[top[farthest_point_indices(D[rest[top]], batch, first=0)]]
+            new = thinned(rest, smax, batch)
         elif rule in ("alc", "alcmean"):
             s2 = (smax if rule == "alc" else smean) ** 2
             w = matern(pairwise(rest, rest)) ** 2
@@ -133,11 +138,7 @@ def run(rule: str, batch: int = 4, budget: int = 160) -> list[tuple[int, float]]
             w = matern(pairwise(rest, np.array(chosen))) ** 2 + 1e-12
             local = (w @ np.array(ratio)) / w.sum(1)
             score_x = smax * local
-            if rule == "loo":
-                new = rest[np.argsort(-score_x)[:batch]]
-            else:
-                top = np.argsort(-score_x)[: 10 * batch]
-                new = rest[top[farthest_point_indices(D[rest[top]], batch, first=0)]]
+            new = rest[np.argsort(-score_x)[:batch]] if rule == "loo" else thinned(rest, score_x, batch)
         elif rule == "density":
             w = matern(pairwise(rest, rest)) ** 2
             new = rest[np.argsort(-(smax * w.mean(1)))[:batch]]
