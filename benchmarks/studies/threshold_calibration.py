@@ -95,6 +95,18 @@ def use_power_law(target: float) -> None:
     plan.calibrate_kappa = equivalent_kappa  # type: ignore[assignment]
 
 
+def with_window(upper_factor: float) -> None:
+    """Give the benchmark's campaigns ``selection.upper_factor = upper_factor``."""
+    spec = avr.campaign_spec
+
+    def widened(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        out = spec(*args, **kwargs)
+        out["selection"]["upper_factor"] = upper_factor
+        return out
+
+    avr.campaign_spec = widened
+
+
 def calibration_at_threshold(url: str, name: str, test: list[Any], target: float) -> list[tuple[int, float]]:
     """(generation, mean test force MAE near its threshold / target) under the model that ran its MD."""
     from sqlalchemy import select
@@ -133,7 +145,11 @@ def main() -> None:
     parser.add_argument("key", choices=sorted(avr.SYSTEMS))
     parser.add_argument("--rules", default="linear,power")
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--upper-factor", type=float, default=None,
+                        help="the campaigns' selection.upper_factor (default: the product's)")
     args = parser.parse_args()
+    if args.upper_factor is not None:
+        with_window(args.upper_factor)
     import torch
 
     torch.set_num_threads(1)
@@ -160,9 +176,11 @@ def main() -> None:
                       f"above 1.5 in {int((ratios > 1.5).sum())} of {ratios.size}") if ratios.size else "none"
             honesty = f"{outcome.honesty:.2f}" if outcome.honesty is not None else "-"
             reached = avr.labels_to_reach(outcome.curve, target)
-            print(f"{args.key} {rule} seed {seed}: labels to target "
+            window = "" if args.upper_factor is None else f" upper_factor {args.upper_factor:g}"
+            print(f"{args.key} {rule}{window} seed {seed}: labels to target "
                   f"{'not reached' if reached is None else f'{reached:.1f}'}; {outcome.labels} oracle calls, "
-                  f"{outcome.state}; honesty {honesty}; test error at the threshold / target: {spread} "
+                  f"{outcome.state}; honesty {honesty} ({outcome.honesty_factors}); "
+                  f"test error at the threshold / target: {spread} "
                   f"{[(g, round(r, 2)) for g, r in at]}", flush=True)
 
 
