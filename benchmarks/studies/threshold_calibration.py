@@ -106,15 +106,18 @@ def power_fit(errors: Any, stds: Any, inclusion: Any | None = None) -> tuple[flo
     return float(c), p
 
 
-def use_power_law(target: float) -> None:
-    """Make the campaign's plan derive its threshold from :func:`power_fit` (as the κ giving the same ``τ``)."""
-    from alforge.campaign import plan
+def use_mapping(rule: str, target: float) -> None:
+    """Make the campaign's plan derive its threshold by ``rule``: ``"linear"`` (the product's
+    ``calibrate_kappa``) or ``"power"`` (:func:`power_fit`, as the κ that gives the same ``τ``)."""
+    from alforge.campaign import calibration, plan
 
     def equivalent_kappa(errors: Any, stds: Any, inclusion: Any | None = None) -> float:
         c, p = power_fit(errors, stds, inclusion)
         return target / (target / c) ** (1 / p)
 
-    plan.calibrate_kappa = equivalent_kappa  # type: ignore[assignment]
+    if rule not in ("linear", "power"):
+        raise SystemExit(f"unknown rule {rule!r}: use linear or power")
+    plan.calibrate_kappa = calibration.calibrate_kappa if rule == "linear" else equivalent_kappa  # type: ignore[assignment]
 
 
 def with_window(upper_factor: float) -> None:
@@ -182,10 +185,7 @@ def main() -> None:
     target = avr.TARGET_FACTOR * avr.random_curve(system.sizes, pool, test, hyper, 3)[-1][1]
     print(f"{args.key}: target {target:.5f} eV/Å", flush=True)
     for rule in args.rules.split(","):
-        if rule == "power":
-            use_power_law(target)
-        elif rule != "linear":
-            raise SystemExit(f"unknown rule {rule!r}: use linear or power")
+        use_mapping(rule, target)
         for seed in (int(s) for s in args.seeds.split(",")):
             with tempfile.TemporaryDirectory(prefix="alforge-tc-") as home:
                 os.environ["ALFORGE_HOME"] = home
