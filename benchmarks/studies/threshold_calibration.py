@@ -55,8 +55,8 @@ and a walker rewinds only after 25 steps beyond 10 τ; linear mapping; 2026-12-0
 | test error at the threshold / target, median per campaign, upper_factor 10 | 0.93, 0.99 | 0.19, 0.37, 0.15 |
 
 On water the wider window took 7-10 fewer labels at every seed, and its honesty moved up to the
-band's edge (1.49 at seed 1, mostly from walkers whose own MD was harder than the ab initio
-ensemble: they rewind less). On ethanol it was no better (one seed did not reach the target).
+band's edge (1.49 at seed 1, mostly because the model's own MD was harder than the ab initio
+ensemble: own MD / independent 1.44). On ethanol it was no better (one seed did not reach the target).
 Read with the at-threshold column: on ethanol the linear mapping is calibrated at the threshold
 (0.93, 0.99), on water it is conservative (0.15-0.88), so water's τ, and with it 3 τ, sits too
 low and the window shuts out frames the model would learn from. Neither change meets 1/3, and
